@@ -1,0 +1,102 @@
+//! Read requests, answered from the local tree: getData, exists, getChildren(2), getACL and
+//! multiRead. A watch is registered only when the read succeeds (exists registers one on a
+//! missing node too: that is an exist watch).
+
+use super::Processor;
+use crate::proto::codes::{op, perm, ErrorCode};
+use crate::proto::jute::Writer;
+use crate::proto::records::{self, write_acls, ReadOp};
+use crate::tree::acl;
+use crate::watches::{ConnId, Kind};
+
+impl Processor {
+    pub(super) fn read_check(&self, conn: ConnId, path: &str, wanted: i32) -> Result<(), ErrorCode> {
+        crate::tree::path::validate(path, false).map_err(|_| ErrorCode::BadArguments)?;
+        let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        let c = &self.conns[&conn];
+        if acl::allowed(&n.acl, wanted, &c.auth, Some(c.addr)) {
+            Ok(())
+        } else {
+            Err(ErrorCode::NoAuth)
+        }
+    }
+
+    /// Writes the body of a successful read into `w`, or returns the error.
+    fn read_body(&mut self, conn: ConnId, r: &ReadOp, w: &mut Writer) -> Result<(), ErrorCode> {
+        match r {
+            ReadOp::GetData { path, watch } => {
+                self.read_check(conn, path, perm::READ)?;
+                if *watch {
+                    self.watches.add(conn, Kind::Data, path);
+                }
+                let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+                w.buffer(&n.data);
+                n.stat().write(w);
+            }
+            ReadOp::Exists { path, watch } => {
+                crate::tree::path::validate(path, false).map_err(|_| ErrorCode::BadArguments)?;
+                if *watch {
+                    self.watches.add(conn, Kind::Data, path);
+                }
+                let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+                n.stat().write(w);
+            }
+            ReadOp::GetChildren { path, watch } | ReadOp::GetChildren2 { path, watch } => {
+                self.read_check(conn, path, perm::READ)?;
+                if *watch {
+                    self.watches.add(conn, Kind::Child, path);
+                }
+                let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+                w.int(n.children.len() as i32);
+                for c in &n.children {
+                    w.ustring(c);
+                }
+                if matches!(r, ReadOp::GetChildren2 { .. }) {
+                    n.stat().write(w);
+                }
+            }
+            ReadOp::GetAcl { path } => {
+                self.read_check(conn, path, perm::READ | perm::ADMIN)?;
+                let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+                write_acls(w, &n.acl);
+                n.stat().write(w);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn read(&mut self, conn: ConnId, xid: i32, r: &ReadOp) -> Vec<u8> {
+        let zxid = self.tree.last_zxid;
+        let mut w = records::reply_header(xid, zxid, ErrorCode::Ok);
+        match self.read_body(conn, r, &mut w) {
+            Ok(()) => w.finish_frame(),
+            Err(e) => records::reply(xid, zxid, e),
+        }
+    }
+
+    pub(super) fn multi_read(&mut self, conn: ConnId, xid: i32, ops: &[ReadOp]) -> Vec<u8> {
+        let zxid = self.tree.last_zxid;
+        let mut w = records::reply_header(xid, zxid, ErrorCode::Ok);
+        for r in ops {
+            let ty = match r {
+                ReadOp::GetData { .. } => op::GET_DATA,
+                ReadOp::GetChildren { .. } => op::GET_CHILDREN,
+                ReadOp::GetChildren2 { .. } => op::GET_CHILDREN2,
+                ReadOp::Exists { .. } => op::EXISTS,
+                ReadOp::GetAcl { .. } => op::GET_ACL,
+            };
+            let mut body = Writer::new();
+            match self.read_body(conn, r, &mut body) {
+                Ok(()) => {
+                    w.int(ty).boolean(false).int(0);
+                    w.buf.extend_from_slice(&body.buf);
+                }
+                Err(e) => {
+                    w.int(op::ERROR).boolean(false).int(e.code()).int(e.code());
+                }
+            }
+        }
+        w.int(-1).boolean(true).int(-1);
+        w.finish_frame()
+    }
+}
