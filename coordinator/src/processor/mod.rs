@@ -375,7 +375,10 @@ impl Processor {
                 match kind {
                     Some(k) if crate::tree::path::validate(&path, false).is_ok() => {
                         self.watches.add(conn, k, &path);
-                        self.send(conn, records::reply(h.xid, last, ErrorCode::Ok));
+                        // The Java client reads an ErrorResponse{err} body here.
+                        let mut w = records::reply_header(h.xid, last, ErrorCode::Ok);
+                        w.int(0);
+                        self.send(conn, w.finish_frame());
                     }
                     _ => self.send(conn, records::reply(h.xid, last, ErrorCode::BadArguments)),
                 }
@@ -416,7 +419,9 @@ impl Processor {
                 let mut w = records::reply_header(h.xid, last, ErrorCode::Ok);
                 w.int(ids.len() as i32);
                 for id in &ids {
-                    w.ustring(&id.scheme).ustring(&id.id);
+                    // Digest identities show the user name only (`getUserName`).
+                    let user = if id.scheme == "digest" { id.id.split(':').next().unwrap_or("") } else { &id.id };
+                    w.ustring(&id.scheme).ustring(user);
                 }
                 self.send(conn, w.finish_frame());
             }

@@ -118,8 +118,9 @@ pub fn prep_write(tree: &DataTree, w: &WriteOp, who: &Caller, max_data: usize) -
 pub fn prep_set_acl(tree: &DataTree, p: &str, acls: &[Acl], version: i32, who: &Caller) -> Result<Txn, ErrorCode> {
     path::validate(p, false).map_err(|_| ErrorCode::BadArguments)?;
     let fixed = acl::fixup(acls, who.auth).ok_or(ErrorCode::InvalidAcl)?;
-    require(tree, p, perm::ADMIN, who)?;
+    // ZooKeeper 3.8 checks the version before the ADMIN permission.
     let node = tree.get(p).ok_or(ErrorCode::NoNode)?;
     check_version(node.stat.aversion, version)?;
+    require(tree, p, perm::ADMIN, who)?;
     Ok(Txn::SetAcl { path: p.to_string(), acl: fixed, aversion: node.stat.aversion.wrapping_add(1) })
 }

@@ -22,10 +22,17 @@ pub struct Node {
 }
 
 impl Node {
+    /// The Stat as clients see it (`DataNode.copyStat`): the stored cversion counts child
+    /// creations (it feeds sequence numbers); clients see creations plus deletions, which is
+    /// `2 * creations - numChildren`. Container and TTL markers are not shown as owners.
     pub fn stat(&self) -> Stat {
         let mut s = self.stat;
         s.data_length = self.data.len() as i32;
         s.num_children = self.children.len() as i32;
+        s.cversion = self.stat.cversion.wrapping_mul(2).wrapping_sub(s.num_children);
+        if !matches!(owner_kind(s.ephemeral_owner), OwnerKind::Session(_)) {
+            s.ephemeral_owner = 0;
+        }
         s
     }
 }

@@ -11,16 +11,17 @@ fn create(path: &str, owner: i64, parent_cversion: i32) -> Txn {
 }
 
 #[test]
-fn create_moves_parent_cversion_and_pzxid_delete_moves_only_pzxid() {
+fn parent_cversion_counts_creates_and_deletes_as_zookeeper_shows_it() {
     let mut t = DataTree::new();
     let mut ch = Vec::new();
     t.apply(&h(1), &create("/a", 0, 2), &mut ch);
     t.apply(&h(2), &create("/a/b", 0, 1), &mut ch);
     let a = t.get("/a").unwrap().stat();
     assert_eq!((a.cversion, a.pzxid, a.num_children, a.czxid), (1, 2, 1, 1));
+    assert_eq!(t.get("/").unwrap().stat().cversion, 2 * 2 - 2); // stored 2 (from the txn), children: zookeeper, a
     t.apply(&h(3), &Txn::Delete { path: "/a/b".into() }, &mut ch);
     let a = t.get("/a").unwrap().stat();
-    assert_eq!((a.cversion, a.pzxid, a.num_children), (1, 3, 0));
+    assert_eq!((a.cversion, a.pzxid, a.num_children), (2, 3, 0));
     assert_eq!(t.last_zxid, 3);
     assert_eq!(
         ch,
