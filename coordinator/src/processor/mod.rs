@@ -353,11 +353,12 @@ impl Processor {
                                 c.auth.push(id);
                             }
                         }
-                        self.send(conn, records::reply(xid::AUTH, last, ErrorCode::Ok));
+                        // ZooKeeper echoes the request's xid (-4 from the Java client, a counter from others).
+                        self.send(conn, records::reply(h.xid, 0, ErrorCode::Ok));
                     }
                     None => {
                         tracing::info!(conn, scheme, "authentication failed");
-                        self.send(conn, records::reply(xid::AUTH, last, ErrorCode::AuthFailed));
+                        self.send(conn, records::reply(h.xid, 0, ErrorCode::AuthFailed));
                         self.batch.out.push(Out::Close(conn));
                     }
                 }
