@@ -18,7 +18,9 @@ const FIRST_BYTES_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// a larger one closes the connection.
 const DRAIN_FACTOR: usize = 16;
 
-pub async fn serve(conn: ConnId, mut sock: TcpStream, inputs: mpsc::Sender<Input>, max_frame: usize) {
+/// `write_stall`: how long one write may wait for a client that does not read before the
+/// connection is dropped (so a stuck client cannot hold its connection task forever).
+pub async fn serve(conn: ConnId, mut sock: TcpStream, inputs: mpsc::Sender<Input>, max_frame: usize, write_stall: std::time::Duration) {
     let peer = sock.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let addr = sock.peer_addr().map(|a| a.ip()).unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
     let _ = sock.set_nodelay(true);
@@ -117,8 +119,13 @@ pub async fn serve(conn: ConnId, mut sock: TcpStream, inputs: mpsc::Sender<Input
                             pending_write.extend_from_slice(&more);
                             if pending_write.len() > 1 << 20 { break; }
                         }
-                        if wr.write_all(&pending_write).await.is_err() {
-                            break 'conn;
+                        match tokio::time::timeout(write_stall, wr.write_all(&pending_write)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => break 'conn,
+                            Err(_) => {
+                                tracing::warn!(conn, peer, "client has not read its replies for {write_stall:?}; closing");
+                                break 'conn;
+                            }
                         }
                     }
                 }
@@ -128,7 +135,7 @@ pub async fn serve(conn: ConnId, mut sock: TcpStream, inputs: mpsc::Sender<Input
     // Flush whatever the processor queued before closing (e.g. the closeSession reply).
     out_rx.close();
     while let Some(frame) = out_rx.recv().await {
-        if wr.write_all(&frame).await.is_err() {
+        if !matches!(tokio::time::timeout(write_stall, wr.write_all(&frame)).await, Ok(Ok(()))) {
             break;
         }
     }

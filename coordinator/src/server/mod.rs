@@ -128,6 +128,7 @@ pub async fn run(
     let accept_tx = in_tx.clone();
     let mut stop = stop_rx.clone();
     let max_cnxns = cfg.max_client_cnxns;
+    let write_stall = Duration::from_millis(cfg.min_session_timeout.max(1000) as u64);
     let accept = tokio::spawn(async move {
         let mut next: ConnId = 1;
         loop {
@@ -158,7 +159,7 @@ pub async fn run(
             let tx = accept_tx.clone();
             let per_ip = per_ip.clone();
             tokio::spawn(async move {
-                connection::serve(conn, sock, tx, max_frame).await;
+                connection::serve(conn, sock, tx, max_frame, write_stall).await;
                 let mut m = per_ip.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(n) = m.get_mut(&ip) {
                     *n -= 1;
