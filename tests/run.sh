@@ -14,7 +14,7 @@ phase "build"
 cargo build --workspace --bins --quiet
 
 phase "unit and integration tests (cargo)"
-cargo test --workspace --quiet 2>&1 | tail -n 40
+cargo test --workspace --quiet
 
 export STROM_BIN_DIR="$ROOT/target/debug"
 

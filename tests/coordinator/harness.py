@@ -5,6 +5,7 @@ ZkServer starts one coordination server on loopback: Strom's
 """
 
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -221,3 +222,42 @@ def wait_until(pred, timeout=10.0, interval=0.05):
             return v
         time.sleep(interval)
     return pred()
+
+
+# ----------------------------------------------------------------------
+# client-side helpers shared by the kazoo tests
+# ----------------------------------------------------------------------
+
+# kazoo connection_retry settings for tests that restart the server
+FAST_RECONNECT = dict(max_tries=-1, delay=0.1, backoff=1.5, max_delay=1.0)
+
+# Session timeout (s) for kazoo clients that must survive a server restart.
+# Not larger: kazoo's read timeout is 2/3 of it, and real ZooKeeper may
+# accept a connection while starting up and never answer it (the client
+# then hangs for that read timeout before trying again).
+RESTART_SESSION_TIMEOUT = 15.0
+
+
+class Recorder:
+    """A kazoo watch callback that queues the events it receives."""
+
+    def __init__(self):
+        self.q = queue.Queue()
+
+    def __call__(self, event):
+        self.q.put(event)
+
+    def next(self, timeout=10.0):
+        try:
+            return self.q.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("no watch event within %.0fs" % timeout)
+
+    def none_within(self, seconds, client=None):
+        if client is not None:
+            client.sync("/")  # a round trip: anything already sent arrives
+        try:
+            ev = self.q.get(timeout=seconds)
+        except queue.Empty:
+            return True
+        raise AssertionError("unexpected watch event %r" % (ev,))

@@ -330,6 +330,14 @@ def m_check(path, version):
     return (Op.CHECK, enc_path_version(path, version))
 
 
+def m_get_data(path):
+    return (Op.GET_DATA, enc_path_watch(path, False))
+
+
+def m_get_children(path):
+    return (Op.GET_CHILDREN, enc_path_watch(path, False))
+
+
 def enc_multi(ops):
     w = Writer()
     for op, body in ops:
@@ -338,7 +346,11 @@ def enc_multi(ops):
     return w.bytes()
 
 
-MultiResult = namedtuple("MultiResult", "op err path stat")
+# for multiRead results `path` holds the data (GET_DATA) or the children
+# list (GET_CHILDREN)
+# header_err is the err field of the result's MultiHeader (ZooKeeper: 0 for
+# a successful op, the error code for an ErrorResult)
+MultiResult = namedtuple("MultiResult", "op err path stat header_err")
 
 
 def dec_multi(body):
@@ -347,19 +359,23 @@ def dec_multi(body):
     while True:
         typ = r.int()
         done = r.bool()
-        err = r.int()
+        herr = r.int()
         if done:
             break
         if typ == Op.ERROR:
-            results.append(MultiResult(typ, r.int(), None, None))
+            results.append(MultiResult(typ, r.int(), None, None, herr))
         elif typ == Op.CREATE:
-            results.append(MultiResult(typ, 0, r.string(), None))
+            results.append(MultiResult(typ, 0, r.string(), None, herr))
         elif typ in (Op.CREATE2, Op.CREATE_TTL, Op.CREATE_CONTAINER):
-            results.append(MultiResult(typ, 0, r.string(), r.stat()))
+            results.append(MultiResult(typ, 0, r.string(), r.stat(), herr))
         elif typ == Op.SET_DATA:
-            results.append(MultiResult(typ, 0, None, r.stat()))
+            results.append(MultiResult(typ, 0, None, r.stat(), herr))
         elif typ in (Op.DELETE, Op.CHECK):
-            results.append(MultiResult(typ, 0, None, None))
+            results.append(MultiResult(typ, 0, None, None, herr))
+        elif typ == Op.GET_DATA:      # multiRead
+            results.append(MultiResult(typ, 0, r.buffer(), r.stat(), herr))
+        elif typ == Op.GET_CHILDREN:  # multiRead
+            results.append(MultiResult(typ, 0, r.strings(), None, herr))
         else:
             raise ValueError("unexpected multi result type %d" % typ)
     return results
@@ -522,7 +538,9 @@ class RawConnection:
                 continue
             self.sock.settimeout(old)
             r = Reader(body)
-            xid, zxid, err = r.int(), r.long(), r.int()
+            xid = r.int()
+            r.long()
+            r.int()
             if xid == XID_NOTIFICATION:
                 ev = Event(r.int(), r.int(), r.string())
                 self.events.append(ev)
@@ -627,6 +645,10 @@ class RawConnection:
             res = None
         return rep, res
 
+    def multi_read(self, ops):
+        rep = self.call(Op.MULTI_READ, enc_multi(ops))
+        return rep, (dec_multi(rep.body) if rep.err == 0 else None)
+
     def add_auth(self, scheme, auth):
         w = Writer().int(0).string(scheme).buffer(auth)
         self.send(request(XID_AUTH, Op.AUTH, w.bytes()))
@@ -669,6 +691,17 @@ class RawConnection:
         w = Writer().long(rel_zxid).strings(list(data)).strings(
             list(exist)).strings(list(child))
         self.send(request(XID_SET_WATCHES, Op.SET_WATCHES, w.bytes()))
+        while True:
+            rep = self.read_reply()
+            if rep.xid == XID_SET_WATCHES:
+                return rep, None
+
+    def set_watches2(self, rel_zxid, data=(), exist=(), child=(),
+                     persistent=(), persistent_recursive=()):
+        w = Writer().long(rel_zxid)
+        for items in (data, exist, child, persistent, persistent_recursive):
+            w.strings(list(items))
+        self.send(request(XID_SET_WATCHES, Op.SET_WATCHES2, w.bytes()))
         while True:
             rep = self.read_reply()
             if rep.xid == XID_SET_WATCHES:

@@ -241,12 +241,21 @@ def test_sequential_suffix_is_ten_digits(client, base):
 # ----------------------------------------------------------------------
 
 
-def test_container_kazoo_api():
-    from kazoo.client import KazooClient
+def _create_params():
     import inspect
-    if "container" not in inspect.signature(KazooClient.create).parameters:
-        pytest.skip("kazoo %s has no container node support"
+    from kazoo.client import KazooClient
+    return inspect.signature(KazooClient.create).parameters
+
+
+def test_container_kazoo_api(client, base):
+    if "container" not in _create_params():
+        pytest.skip("kazoo %s has no container node support; covered by "
+                    "the raw-protocol tests below"
                     % __import__("kazoo").__version__)
+    client.create(base + "/kbox", container=True)
+    client.create(base + "/kbox/x")
+    client.delete(base + "/kbox/x")
+    assert wait_until(lambda: client.exists(base + "/kbox") is None, 15)
 
 
 def test_container_removed_after_last_child(client, base, raw):
@@ -277,12 +286,13 @@ def test_container_never_used_is_kept(client, base, raw):
         lambda: client.exists(base + "/empty_box") is None, timeout=1.5)
 
 
-def test_ttl_kazoo_api():
-    from kazoo.client import KazooClient
-    import inspect
-    if "ttl" not in inspect.signature(KazooClient.create).parameters:
-        pytest.skip("kazoo %s has no TTL node support"
+def test_ttl_kazoo_api(client, base):
+    if "ttl" not in _create_params():
+        pytest.skip("kazoo %s has no TTL node support; covered by the "
+                    "raw-protocol tests below"
                     % __import__("kazoo").__version__)
+    client.create(base + "/kttl", ttl=300)
+    assert wait_until(lambda: client.exists(base + "/kttl") is None, 15)
 
 
 def test_ttl_node_expires(client, base, raw):
@@ -355,11 +365,19 @@ def test_data_of_two_mib_fails_and_service_continues(kazoo_factory, base):
 # ----------------------------------------------------------------------
 
 
-def test_get_all_children_number_and_ephemerals_kazoo_api(client):
-    if not hasattr(client, "get_all_children_number") and \
-            not hasattr(client, "get_ephemerals"):
+def test_get_all_children_number_and_ephemerals_kazoo_api(client, base):
+    has_num = hasattr(client, "get_all_children_number")
+    has_eph = hasattr(client, "get_ephemerals")
+    if not has_num and not has_eph:
         pytest.skip("kazoo %s exposes neither getAllChildrenNumber nor "
-                    "getEphemerals" % __import__("kazoo").__version__)
+                    "getEphemerals; covered by the raw-protocol tests below"
+                    % __import__("kazoo").__version__)
+    client.create(base + "/a/b", makepath=True)
+    client.create(base + "/e", ephemeral=True)
+    if has_num:
+        assert client.get_all_children_number(base) == 3
+    if has_eph:
+        assert sorted(client.get_ephemerals(base)) == [base + "/e"]
 
 
 def test_get_all_children_number(client, base, raw):

@@ -149,12 +149,16 @@ def test_multi_wire_level_results(client, base, raw):
     assert rep.err == 0
     assert [(r.op, r.err) for r in res] == [
         (-1, 0), (-1, Err.BADVERSION), (-1, Err.RUNTIMEINCONSISTENCY)]
+    # the MultiHeader of each result repeats its error code
+    assert [r.header_err for r in res] == [
+        0, Err.BADVERSION, Err.RUNTIMEINCONSISTENCY]
     failed_zxid = rep.zxid
     rep, res = c.multi([m_create(base + "/m1"), m_check(base + "/m", 0),
                         m_set_data(base + "/m", b"x"),
                         m_delete(base + "/m1")])
     assert rep.err == 0
     assert [(r.op, r.err) for r in res] == [(1, 0), (13, 0), (5, 0), (2, 0)]
+    assert [r.header_err for r in res] == [0, 0, 0, 0]
     assert res[0].path == base + "/m1"
     assert res[2].stat.version == 1 and res[2].stat.mzxid == rep.zxid
     assert rep.zxid > failed_zxid

@@ -3,17 +3,17 @@
 import logging
 import time
 
-from kazoo.client import KazooClient
 from kazoo.protocol.states import EventType, KazooState
 
 import jute
-from harness import wait_until
+from harness import (FAST_RECONNECT, RESTART_SESSION_TIMEOUT, Recorder,
+                     wait_until)
 from jute import Mode
-from test_kazoo_watches import FAST_RECONNECT, Recorder
 
 
 def test_session_resumes_across_server_restart(zk, kazoo_factory, base):
-    a = kazoo_factory(timeout=30.0, connection_retry=FAST_RECONNECT)
+    a = kazoo_factory(timeout=RESTART_SESSION_TIMEOUT,
+                      connection_retry=FAST_RECONNECT)
     sid, pw = a.client_id
     eph = base + "/alive"
     a.create(eph, b"e", ephemeral=True)
@@ -24,7 +24,7 @@ def test_session_resumes_across_server_restart(zk, kazoo_factory, base):
     finally:
         zk.start()
     assert wait_until(lambda: KazooState.SUSPENDED in states, timeout=30)
-    assert wait_until(lambda: a.state == KazooState.CONNECTED, timeout=30)
+    assert wait_until(lambda: a.state == KazooState.CONNECTED, timeout=60)
     assert a.client_id == (sid, pw)
     assert KazooState.LOST not in states
     st = a.exists(eph)
@@ -40,13 +40,14 @@ def test_session_resumes_across_server_restart(zk, kazoo_factory, base):
 
 
 def test_session_survives_graceful_restart(zk, kazoo_factory, base):
-    a = kazoo_factory(timeout=30.0, connection_retry=FAST_RECONNECT)
+    a = kazoo_factory(timeout=RESTART_SESSION_TIMEOUT,
+                      connection_retry=FAST_RECONNECT)
     sid = a.client_id[0]
     a.create(base + "/g", ephemeral=True)
     zk.stop()
     zk.start()
     assert wait_until(lambda: a.state == KazooState.CONNECTED
-                      and a.connected, timeout=30)
+                      and a.connected, timeout=60)
     assert a.client_id[0] == sid
     assert a.exists(base + "/g").ephemeralOwner == sid
 
@@ -175,7 +176,7 @@ def test_pings_keep_session_alive(kazoo_factory, base, raw):
     c = raw(timeout_ms=4000)
     p = base + "/pinged"
     assert c.create(p, flags=Mode.EPHEMERAL)[0].err == 0
-    deadline = time.time() + 7
+    deadline = time.time() + 5.5
     while time.time() < deadline:
         rep = c.ping()
         assert rep.err == 0 and rep.xid == jute.XID_PING

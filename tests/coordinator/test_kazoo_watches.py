@@ -6,33 +6,9 @@ import queue
 import pytest
 from kazoo.protocol.states import EventType, KazooState
 
-from harness import wait_until
+from harness import (FAST_RECONNECT, RESTART_SESSION_TIMEOUT, Recorder,
+                     wait_until)
 from jute import AddWatchMode, Err, Ev, WatcherType
-
-FAST_RECONNECT = dict(max_tries=-1, delay=0.1, backoff=1.5, max_delay=1.0)
-
-
-class Recorder:
-    def __init__(self):
-        self.q = queue.Queue()
-
-    def __call__(self, event):
-        self.q.put(event)
-
-    def next(self, timeout=10.0):
-        try:
-            return self.q.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError("no watch event within %.0fs" % timeout)
-
-    def none_within(self, seconds, client=None):
-        if client is not None:
-            client.sync("/")  # a round trip: anything already sent arrives
-        try:
-            ev = self.q.get(timeout=seconds)
-        except queue.Empty:
-            return True
-        raise AssertionError("unexpected watch event %r" % (ev,))
 
 
 def test_data_watch_fires_once(kazoo_factory, base):
@@ -285,11 +261,19 @@ def test_persistent_and_standard_watch_together_raw(client, base, raw):
 # ----------------------------------------------------------------------
 
 
-def test_remove_all_watches_kazoo_api(client):
+def test_remove_all_watches_kazoo_api(client, base):
     if not hasattr(client, "remove_all_watches"):
         pytest.skip("kazoo %s has no remove_all_watches; covered by the "
                     "raw-protocol tests below"
                     % __import__("kazoo").__version__)
+    from kazoo.protocol.states import WatcherType as KWatcherType
+    rec = Recorder()
+    client.get(base, watch=rec)
+    client.remove_all_watches(base, KWatcherType.ANY)
+    client.set(base, b"after-removal")
+    client.sync("/")
+    while not rec.q.empty():
+        assert rec.q.get().type != EventType.CHANGED
 
 
 def test_remove_watches_raw(client, base, raw):
@@ -405,7 +389,8 @@ def test_session_and_watch_recipes_survive_server_restart(
     server side of SetWatches in test_set_watches_fires_for_missed_changes).
     Its DataWatch / ChildrenWatch recipes re-arm on reconnect, so a change
     made after the restart must reach them."""
-    a = kazoo_factory(timeout=30.0, connection_retry=FAST_RECONNECT)
+    a = kazoo_factory(timeout=RESTART_SESSION_TIMEOUT,
+                      connection_retry=FAST_RECONNECT)
     p = base + "/rewatch"
     a.create(p, b"0")
     sid = a.client_id[0]
@@ -424,7 +409,7 @@ def test_session_and_watch_recipes_survive_server_restart(
         zk.start()
     assert wait_until(lambda: KazooState.SUSPENDED in states, timeout=30)
     assert plain.next(15).type == EventType.NONE
-    assert wait_until(lambda: a.state == KazooState.CONNECTED, timeout=30)
+    assert wait_until(lambda: a.state == KazooState.CONNECTED, timeout=60)
     assert a.client_id[0] == sid
     assert KazooState.LOST not in states
     assert a.get(p)[0] == b"0"

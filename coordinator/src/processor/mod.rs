@@ -590,7 +590,9 @@ fn write_reply(xid_: i32, zxid: i64, w: &WriteOp, r: &OpResult) -> Vec<u8> {
 fn write_multi_result(w: &mut Writer, opr: Option<&WriteOp>, r: &OpResult) {
     match r {
         OpResult::Created { path, stat } => {
-            let plain = matches!(opr, Some(WriteOp::Create { opcode: op::CREATE, .. }));
+            // Inside a multi ZooKeeper 3.8 answers create and create2 alike: type create,
+            // path only; container and TTL creates carry their Stat.
+            let plain = matches!(opr, Some(WriteOp::Create { opcode: op::CREATE | op::CREATE2, .. }));
             w.int(if plain { op::CREATE } else { op::CREATE2 }).boolean(false).int(0).ustring(path);
             if !plain {
                 write_stat(w, stat);

@@ -12,6 +12,8 @@ pub struct Ctx<'a> {
     pub p: &'a Processor,
     pub cfg: &'a Config,
     pub started: std::time::Instant,
+    /// The connection asking (a four-letter word's own connection), listed as ZooKeeper does.
+    pub asking: Option<&'a str>,
 }
 
 fn mode(_c: &Ctx) -> &'static str {
@@ -65,6 +67,9 @@ fn cons(c: &Ctx) -> String {
         })
         .collect();
     lines.sort();
+    if let Some(peer) = c.asking {
+        lines.push(format!(" /{peer}[0](queued=0,recved=1,sent=0)\n"));
+    }
     lines.concat()
 }
 
@@ -229,6 +234,7 @@ pub fn admin(c: &Ctx, name: &str) -> Option<Value> {
                 "uptime": c.started.elapsed().as_millis() as u64,
             }));
             o.insert("node_count".into(), json!(c.p.tree.node_count()));
+            o.insert("read_only".into(), json!(false));
         }
         "monitor" => {
             for (k, val) in mntr_pairs(c) {
@@ -236,9 +242,20 @@ pub fn admin(c: &Ctx, name: &str) -> Option<Value> {
             }
         }
         "configuration" => {
-            for (k, val) in conf_pairs(c) {
-                o.insert(k, json!(val));
-            }
+            // The AdminServer's names and types (ZooKeeper's ServerConfig), not zoo.cfg's.
+            let cfg = c.cfg;
+            o.insert("client_port".into(), json!(cfg.client_port));
+            o.insert("client_port_address".into(), json!(cfg.client_addr().to_string()));
+            o.insert("data_dir".into(), json!(cfg.data_dir.join("version-2")));
+            o.insert("data_log_dir".into(), json!(cfg.data_log_dir.join("version-2")));
+            o.insert("tick_time".into(), json!(cfg.tick_time));
+            o.insert("max_client_cnxns".into(), json!(cfg.max_client_cnxns));
+            o.insert("min_session_timeout".into(), json!(cfg.min_session_timeout));
+            o.insert("max_session_timeout".into(), json!(cfg.max_session_timeout));
+            o.insert("server_id".into(), json!(cfg.my_id));
+            o.insert("init_limit".into(), json!(cfg.init_limit));
+            o.insert("sync_limit".into(), json!(cfg.sync_limit));
+            o.insert("snap_count".into(), json!(cfg.snap_count));
         }
         "connections" => {
             let list: Vec<Value> = c

@@ -41,7 +41,7 @@ pub async fn serve(conn: ConnId, mut sock: TcpStream, inputs: mpsc::Sender<Input
     }
     if let Some(word) = frame::four_letter_word(&buf[..4]) {
         let (tx, rx) = oneshot::channel();
-        if inputs.send(Input::FourLetter { word, reply: tx }).await.is_ok() {
+        if inputs.send(Input::FourLetter { word, peer: peer.clone(), reply: tx }).await.is_ok() {
             if let Ok(text) = rx.await {
                 let _ = sock.write_all(text.as_bytes()).await;
             }

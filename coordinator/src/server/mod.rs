@@ -27,7 +27,7 @@ pub enum Input {
     Frame { conn: ConnId, body: Vec<u8> },
     Oversized { conn: ConnId, xid: i32 },
     Closed { conn: ConnId },
-    FourLetter { word: &'static str, reply: oneshot::Sender<String> },
+    FourLetter { word: &'static str, peer: String, reply: oneshot::Sender<String> },
     Admin { name: String, reply: oneshot::Sender<Option<serde_json::Value>> },
 }
 
@@ -230,11 +230,12 @@ async fn processor_loop(
                     outs.remove(&conn);
                     p.connection_closed(conn);
                 }
-                Input::FourLetter { word, reply } => {
-                    let _ = reply.send(commands::four_letter(&commands::Ctx { p: &p, cfg: &cfg, started }, word));
+                Input::FourLetter { word, peer, reply } => {
+                    let ctx = commands::Ctx { p: &p, cfg: &cfg, started, asking: Some(&peer) };
+                    let _ = reply.send(commands::four_letter(&ctx, word));
                 }
                 Input::Admin { name, reply } => {
-                    let _ = reply.send(commands::admin(&commands::Ctx { p: &p, cfg: &cfg, started }, &name));
+                    let _ = reply.send(commands::admin(&commands::Ctx { p: &p, cfg: &cfg, started, asking: None }, &name));
                 }
             }
         }
