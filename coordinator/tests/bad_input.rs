@@ -180,3 +180,30 @@ fn four_letter_words_honour_the_whitelist() {
     assert_eq!(common::four_letter(limited.port, "ruok"), "ruok is not executed because it is not in the whitelist.\n");
     assert!(common::four_letter(limited.port, "srvr").contains("Mode: standalone"));
 }
+
+#[test]
+fn max_client_cnxns_is_enforced_per_address() {
+    let server = common::Process::start("wire-maxcnxns", "");
+    // The harness sets maxClientCnxns=0 (unlimited); restart this one with a cap of 2.
+    let mut server = server;
+    server.kill9();
+    let cfg = std::fs::read_to_string(&server.cfg).unwrap().replace("maxClientCnxns=0", "maxClientCnxns=2");
+    std::fs::write(&server.cfg, cfg).unwrap();
+    server.spawn();
+    let mut kept = Vec::new();
+    for _ in 0..2 {
+        let mut s = open(server.port);
+        s.write_all(&connect_frame(true)).unwrap();
+        assert!(read_frame(&mut s).is_some());
+        kept.push(s);
+    }
+    let mut third = open(server.port);
+    let _ = third.write_all(&connect_frame(true));
+    assert!(read_frame(&mut third).is_none(), "the third connection from one address is closed");
+    assert!(server.log().contains("too many connections from this address"));
+    drop(kept);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut again = open(server.port);
+    again.write_all(&connect_frame(true)).unwrap();
+    assert!(read_frame(&mut again).is_some(), "slots free up when connections close");
+}
