@@ -338,6 +338,15 @@ server.1=192.168.223.104:3188:3288\nserver.2=192.168.223.105:3188:3288\nserver.3
     }
 
     #[test]
+    fn the_readme_example_config_is_valid() {
+        let c = Config::parse("examples/local/zoo.cfg", include_str!("../../examples/local/zoo.cfg")).unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert_eq!(c.client_addr().to_string(), "127.0.0.1:2181");
+        assert!(c.servers.is_empty(), "standalone");
+        assert!(c.four_letter_allowed("mntr"), "the README pipes mntr through nc");
+    }
+
+    #[test]
     fn server_line_forms() {
         let c = Config::parse("z", "dataDir=/x\nserver.1=a:1:2:observer;0.0.0.0:2181\nserver.2=[::1]:3:4\n").unwrap();
         assert_eq!(c.servers[0].role, "observer");
