@@ -38,6 +38,14 @@ fn open(port: u16) -> TcpStream {
     s
 }
 
+/// A connection with a new session (ConnectResponse read).
+fn session(port: u16) -> TcpStream {
+    let mut s = open(port);
+    s.write_all(&connect_frame(true)).unwrap();
+    read_frame(&mut s).unwrap();
+    s
+}
+
 fn exists(xid: i32, path: &str) -> Vec<u8> {
     let mut w = Writer::framed();
     w.int(xid).int(op::EXISTS).ustring(path).boolean(false);
@@ -72,9 +80,7 @@ fn pipelined_before_connect_response_and_no_read_only_byte() {
 #[test]
 fn unknown_opcode_gets_unimplemented_and_the_connection_lives() {
     let server = common::Process::start("wire-unknown", "");
-    let mut s = open(server.port);
-    s.write_all(&connect_frame(true)).unwrap();
-    read_frame(&mut s).unwrap();
+    let mut s = session(server.port);
     let mut w = Writer::framed();
     w.int(7).int(999);
     s.write_all(&w.finish_frame()).unwrap();
@@ -91,9 +97,7 @@ fn unknown_opcode_gets_unimplemented_and_the_connection_lives() {
 #[test]
 fn oversized_request_is_refused_with_an_error_and_the_session_goes_on() {
     let server = common::Process::start("wire-big", "");
-    let mut s = open(server.port);
-    s.write_all(&connect_frame(true)).unwrap();
-    read_frame(&mut s).unwrap();
+    let mut s = session(server.port);
     let mut w = Writer::framed();
     w.int(11).int(op::SET_DATA).ustring("/zookeeper").buffer(&vec![7u8; 2 << 20]).int(-1);
     s.write_all(&w.finish_frame()).unwrap();
@@ -103,9 +107,7 @@ fn oversized_request_is_refused_with_an_error_and_the_session_goes_on() {
     assert_eq!(header(&read_frame(&mut s).unwrap()).0, -2);
     assert!(server.log().contains("exceeds jute.maxbuffer"));
     // Far beyond the limit: the connection is closed, the server serves others.
-    let mut s = open(server.port);
-    s.write_all(&connect_frame(true)).unwrap();
-    read_frame(&mut s).unwrap();
+    let mut s = session(server.port);
     s.write_all(&i32::MAX.to_be_bytes()).unwrap();
     assert!(read_frame(&mut s).is_none());
     assert_eq!(common::four_letter(server.port, "ruok"), "imok");
@@ -120,9 +122,7 @@ fn garbage_and_malformed_records_close_only_that_connection() {
     let mut s = open(server.port);
     s.write_all(&[0, 0, 0, 3, 1, 2, 3]).unwrap(); // a ConnectRequest too short to decode
     assert!(read_frame(&mut s).is_none());
-    let mut s = open(server.port);
-    s.write_all(&connect_frame(true)).unwrap();
-    read_frame(&mut s).unwrap();
+    let mut s = session(server.port);
     let mut w = Writer::framed();
     w.int(12).int(op::CREATE).int(1_000_000); // path length far past the frame
     s.write_all(&w.finish_frame()).unwrap();
@@ -134,9 +134,7 @@ fn garbage_and_malformed_records_close_only_that_connection() {
 #[test]
 fn a_client_that_stops_reading_does_not_stall_others() {
     let server = common::Process::start("wire-slow", "");
-    let mut slow = open(server.port);
-    slow.write_all(&connect_frame(true)).unwrap();
-    read_frame(&mut slow).unwrap();
+    let mut slow = session(server.port);
     // Fill the server's queue for this client without ever reading the replies.
     let writer = {
         let mut slow = slow.try_clone().unwrap();
@@ -155,9 +153,7 @@ fn a_client_that_stops_reading_does_not_stall_others() {
         })
     };
     std::thread::sleep(Duration::from_millis(500));
-    let mut other = open(server.port);
-    other.write_all(&connect_frame(true)).unwrap();
-    read_frame(&mut other).unwrap();
+    let mut other = session(server.port);
     for x in 1..=20 {
         other.write_all(&exists(x, "/zookeeper")).unwrap();
         assert_eq!(header(&read_frame(&mut other).unwrap()).0, x);

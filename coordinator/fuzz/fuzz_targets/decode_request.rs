@@ -10,7 +10,7 @@ use strom_coordinator::tree::DataTree;
 fuzz_target!(|data: &[u8]| {
     let _ = ConnectRequest::decode(data);
     let _ = decode_request(data);
-    let limits = Limits { tick_time: 2000, min_session_timeout: 4000, max_session_timeout: 40000, max_buffer: 1 << 20, server_id: 1, container_check_ms: 10 };
+    let limits = Limits { min_session_timeout: 4000, max_session_timeout: 40000, max_buffer: 1 << 20, server_id: 1, container_check_ms: 10 };
     let mut p = Processor::new(DataTree::new(), limits, 0);
     p.connection_opened(1, "127.0.0.1".parse().unwrap(), "fuzz".into());
     let mut connect = vec![0u8; 0];

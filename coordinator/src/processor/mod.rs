@@ -20,7 +20,6 @@ use prep::Caller;
 /// Limits and timings the processor enforces (from zoo.cfg).
 #[derive(Debug, Clone)]
 pub struct Limits {
-    pub tick_time: i32,
     pub min_session_timeout: i32,
     pub max_session_timeout: i32,
     pub max_buffer: usize,
@@ -51,8 +50,6 @@ pub struct Conn {
     pub sent: u64,
     pub connected: bool,
     pub timeout: i32,
-    pub last_zxid: i64,
-    pub wants_read_only_flag: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -66,7 +63,6 @@ struct Live {
 pub struct Counters {
     pub received: u64,
     pub sent: u64,
-    pub outstanding: u64,
     pub latency_min: u64,
     pub latency_max: u64,
     pub latency_total: u64,
@@ -83,10 +79,6 @@ pub struct Processor {
     pub counters: Counters,
     batch: Batch,
     last_container_check: i64,
-}
-
-fn write_stat(w: &mut Writer, s: &records::Stat) {
-    s.write(w);
 }
 
 impl Processor {
@@ -163,8 +155,6 @@ impl Processor {
                 sent: 0,
                 connected: false,
                 timeout: 0,
-                last_zxid: 0,
-                wants_read_only_flag: false,
             },
         );
     }
@@ -237,7 +227,6 @@ impl Processor {
             c.session_id = session_id;
             c.connected = true;
             c.timeout = timeout;
-            c.wants_read_only_flag = read_only.is_some();
         }
         let resp = ConnectResponse { protocol_version: 0, timeout, session_id, passwd, read_only };
         self.send_raw(conn, resp.encode());
@@ -281,11 +270,6 @@ impl Processor {
         self.handle(conn, session_id, h, req, now);
     }
 
-    fn caller_parts(&self, conn: ConnId, session_id: i64) -> (Vec<Id>, Option<IpAddr>, i64) {
-        let c = &self.conns[&conn];
-        (c.auth.clone(), Some(c.addr), session_id)
-    }
-
     fn handle(&mut self, conn: ConnId, session_id: i64, h: RequestHeader, req: Request, now: i64) {
         let last = self.tree.last_zxid;
         match req {
@@ -299,8 +283,8 @@ impl Processor {
                 self.send(conn, frame);
             }
             Request::Write(w) => {
-                let (auth, addr, sid) = self.caller_parts(conn, session_id);
-                let who = Caller { session_id: sid, auth: &auth, addr };
+                let c = &self.conns[&conn];
+                let who = Caller { session_id, auth: &c.auth, addr: Some(c.addr) };
                 let txn = prep::prep_write(&self.tree, &w, &who, self.limits.max_buffer);
                 let (zxid, result) = match txn {
                     Ok(t) => self.commit(session_id, h.xid, now, t),
@@ -314,14 +298,14 @@ impl Processor {
                 self.send(conn, frame);
             }
             Request::SetAcl { path, acl, version } => {
-                let (auth, addr, sid) = self.caller_parts(conn, session_id);
-                let who = Caller { session_id: sid, auth: &auth, addr };
+                let c = &self.conns[&conn];
+                let who = Caller { session_id, auth: &c.auth, addr: Some(c.addr) };
                 match prep::prep_set_acl(&self.tree, &path, &acl, version, &who) {
                     Ok(t) => {
                         let (z, r) = self.commit(session_id, h.xid, now, t);
                         let mut w = records::reply_header(h.xid, z, ErrorCode::Ok);
                         if let OpResult::AclSet { stat } = r {
-                            write_stat(&mut w, &stat);
+                            stat.write(&mut w);
                         }
                         self.send(conn, w.finish_frame());
                     }
@@ -440,8 +424,8 @@ impl Processor {
     }
 
     fn multi(&mut self, conn: ConnId, session_id: i64, cxid: i32, ops: &[WriteOp], now: i64) {
-        let (auth, addr, sid) = self.caller_parts(conn, session_id);
-        let who = Caller { session_id: sid, auth: &auth, addr };
+        let c = &self.conns[&conn];
+        let who = Caller { session_id, auth: &c.auth, addr: Some(c.addr) };
         let h = TxnHeader { session_id, cxid, zxid: self.next_zxid(), time: now };
         // Each op is validated against the tree as changed by the ones before it; on a
         // failure the applied ones are rolled back and the multi is logged as errors.
@@ -560,9 +544,6 @@ impl Processor {
         }
     }
 
-    pub fn is_connected(&self, conn: ConnId) -> bool {
-        self.conns.get(&conn).is_some_and(|c| c.connected)
-    }
 }
 
 /// Reply body of a single write.
@@ -572,10 +553,10 @@ fn write_reply(xid_: i32, zxid: i64, w: &WriteOp, r: &OpResult) -> Vec<u8> {
         (WriteOp::Create { opcode, .. }, OpResult::Created { path, stat }) => {
             out.ustring(path);
             if *opcode != op::CREATE {
-                write_stat(&mut out, stat);
+                stat.write(&mut out);
             }
         }
-        (WriteOp::SetData { .. }, OpResult::DataSet { stat }) => write_stat(&mut out, stat),
+        (WriteOp::SetData { .. }, OpResult::DataSet { stat }) => stat.write(&mut out),
         (_, OpResult::Error { err }) => {
             let mut e = Writer::framed();
             e.int(xid_).long(zxid).int(*err);
@@ -595,7 +576,7 @@ fn write_multi_result(w: &mut Writer, opr: Option<&WriteOp>, r: &OpResult) {
             let plain = matches!(opr, Some(WriteOp::Create { opcode: op::CREATE | op::CREATE2, .. }));
             w.int(if plain { op::CREATE } else { op::CREATE2 }).boolean(false).int(0).ustring(path);
             if !plain {
-                write_stat(w, stat);
+                stat.write(w);
             }
         }
         OpResult::Deleted => {
@@ -603,7 +584,7 @@ fn write_multi_result(w: &mut Writer, opr: Option<&WriteOp>, r: &OpResult) {
         }
         OpResult::DataSet { stat } => {
             w.int(op::SET_DATA).boolean(false).int(0);
-            write_stat(w, stat);
+            stat.write(w);
         }
         OpResult::Checked => {
             w.int(op::CHECK).boolean(false).int(0);

@@ -6,30 +6,34 @@ use super::Processor;
 use crate::proto::codes::{op, perm, ErrorCode};
 use crate::proto::jute::Writer;
 use crate::proto::records::{self, write_acls, ReadOp};
-use crate::tree::acl;
+use super::Conn;
+use crate::tree::{acl, DataTree, Node};
 use crate::watches::{ConnId, Kind};
+
+/// The node at `path` if the connection holds `wanted` permission on it.
+fn permitted<'t>(tree: &'t DataTree, c: &Conn, path: &str, wanted: i32) -> Result<&'t Node, ErrorCode> {
+    crate::tree::path::validate(path, false).map_err(|_| ErrorCode::BadArguments)?;
+    let n = tree.get(path).ok_or(ErrorCode::NoNode)?;
+    if acl::allowed(&n.acl, wanted, &c.auth, Some(c.addr)) {
+        Ok(n)
+    } else {
+        Err(ErrorCode::NoAuth)
+    }
+}
 
 impl Processor {
     pub(super) fn read_check(&self, conn: ConnId, path: &str, wanted: i32) -> Result<(), ErrorCode> {
-        crate::tree::path::validate(path, false).map_err(|_| ErrorCode::BadArguments)?;
-        let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
-        let c = &self.conns[&conn];
-        if acl::allowed(&n.acl, wanted, &c.auth, Some(c.addr)) {
-            Ok(())
-        } else {
-            Err(ErrorCode::NoAuth)
-        }
+        permitted(&self.tree, &self.conns[&conn], path, wanted).map(|_| ())
     }
 
     /// Writes the body of a successful read into `w`, or returns the error.
     fn read_body(&mut self, conn: ConnId, r: &ReadOp, w: &mut Writer) -> Result<(), ErrorCode> {
         match r {
             ReadOp::GetData { path, watch } => {
-                self.read_check(conn, path, perm::READ)?;
+                let n = permitted(&self.tree, &self.conns[&conn], path, perm::READ)?;
                 if *watch {
                     self.watches.add(conn, Kind::Data, path);
                 }
-                let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
                 w.buffer(&n.data);
                 n.stat().write(w);
             }
@@ -42,11 +46,10 @@ impl Processor {
                 n.stat().write(w);
             }
             ReadOp::GetChildren { path, watch } | ReadOp::GetChildren2 { path, watch } => {
-                self.read_check(conn, path, perm::READ)?;
+                let n = permitted(&self.tree, &self.conns[&conn], path, perm::READ)?;
                 if *watch {
                     self.watches.add(conn, Kind::Child, path);
                 }
-                let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
                 w.int(n.children.len() as i32);
                 for c in &n.children {
                     w.ustring(c);
@@ -56,8 +59,7 @@ impl Processor {
                 }
             }
             ReadOp::GetAcl { path } => {
-                self.read_check(conn, path, perm::READ | perm::ADMIN)?;
-                let n = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+                let n = permitted(&self.tree, &self.conns[&conn], path, perm::READ | perm::ADMIN)?;
                 write_acls(w, &n.acl);
                 n.stat().write(w);
             }

@@ -61,8 +61,8 @@ fn cons(c: &Ctx) -> String {
         .values()
         .map(|k| {
             format!(
-                " /{}[1](queued=0,recved={},sent={},sid={:#x},lop=NA,est=0,to={},lcxid=0x0,lzxid={:#x},lresp=0,llat=0,minlat=0,avglat=0,maxlat=0)\n",
-                k.peer, k.received, k.sent, k.session_id, k.timeout, k.last_zxid
+                " /{}[1](queued=0,recved={},sent={},sid={:#x},lop=NA,est=0,to={},lcxid=0x0,lzxid=0x0,lresp=0,llat=0,minlat=0,avglat=0,maxlat=0)\n",
+                k.peer, k.received, k.sent, k.session_id, k.timeout
             )
         })
         .collect();
@@ -195,7 +195,7 @@ pub fn four_letter(c: &Ctx, word: &str) -> String {
             format!("{conns} connections watching {paths} paths\nTotal watches:{total}\n")
         }
         "dump" => dump(c),
-        "dirs" => format!("datadir_size: 0\nlogdir_size: 0\n"),
+        "dirs" => "datadir_size: 0\nlogdir_size: 0\n".into(),
         "crst" | "srst" => "Connection stats reset.\n".into(),
         _ => format!("{word} is not supported by this server.\n"),
     }

@@ -95,7 +95,6 @@ pub async fn run(
 
     let (in_tx, in_rx) = mpsc::channel::<Input>(8192);
     let limits = Limits {
-        tick_time: cfg.tick_time,
         min_session_timeout: cfg.min_session_timeout,
         max_session_timeout: cfg.max_session_timeout,
         max_buffer: cfg.max_buffer,

@@ -276,10 +276,6 @@ impl Storage {
     pub fn purge_now(&self) {
         purge_old(&self.snap_dir, &self.log_dir, self.snap_retain);
     }
-
-    pub fn dirs(&self) -> (&Path, &Path) {
-        (&self.snap_dir, &self.log_dir)
-    }
 }
 
 /// Keeps the newest `retain` snapshots and the log files needed to replay after the oldest
