@@ -1,0 +1,150 @@
+//! The broker's shared state: configuration, cluster view, logs, groups, producer ids; and the
+//! replica manager step that keeps local logs in line with the cluster's assignment.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+
+use crate::cluster::metadata::Snapshot;
+use crate::cluster::zk::Cluster;
+use crate::config::BrokerConfig;
+use crate::group::coordinator::GroupCoordinator;
+use crate::log::manager::{LogManager, SharedLog};
+use crate::log::{LogConfig, TopicPartition};
+
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+pub struct Broker {
+    pub config: Arc<BrokerConfig>,
+    pub cluster: Arc<Cluster>,
+    pub logs: Arc<LogManager>,
+    pub groups: Arc<GroupCoordinator>,
+    producer_ids: tokio::sync::Mutex<(i64, i64)>,
+}
+
+/// Why a partition cannot take a request here, as a Kafka error.
+pub fn err(e: ResponseError) -> i16 {
+    e.code()
+}
+
+impl Broker {
+    pub fn new(config: Arc<BrokerConfig>, cluster: Arc<Cluster>, logs: Arc<LogManager>, groups: Arc<GroupCoordinator>) -> Arc<Broker> {
+        Arc::new(Broker { config, cluster, logs, groups, producer_ids: tokio::sync::Mutex::new((0, -1)) })
+    }
+
+    pub fn id(&self) -> i32 {
+        self.config.broker_id
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.cluster.snapshot()
+    }
+
+    /// Effective log config of a topic (broker defaults + the topic's overrides).
+    pub fn log_config(&self, overrides: &BTreeMap<String, String>) -> LogConfig {
+        LogConfig::resolve(&self.config.log, overrides).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "ignoring invalid topic config");
+            LogConfig::resolve(&self.config.log, &BTreeMap::new()).expect("broker defaults are valid")
+        })
+    }
+
+    /// The local log of a partition this broker leads, or the Kafka error why not.
+    pub fn leader_log(&self, topic: &str, partition: i32) -> Result<(SharedLog, i32), i16> {
+        let snap = self.snapshot();
+        let Some(t) = snap.topics.get(topic) else { return Err(err(ResponseError::UnknownTopicOrPartition)) };
+        let Some(p) = usize::try_from(partition).ok().and_then(|i| t.partitions.get(i)) else {
+            return Err(err(ResponseError::UnknownTopicOrPartition));
+        };
+        if p.leader != self.id() {
+            return Err(err(ResponseError::NotLeaderOrFollower));
+        }
+        match self.logs.get(&TopicPartition::new(topic, partition)) {
+            Some(l) => Ok((l, p.leader_epoch)),
+            None => {
+                let tp = TopicPartition::new(topic, partition);
+                match self.logs.get_or_create(&tp, self.log_config(&t.config)) {
+                    Ok(l) => Ok((l, p.leader_epoch)),
+                    Err(e) => {
+                        tracing::error!(partition = %tp, error = %e, "cannot open log");
+                        Err(err(ResponseError::KafkaStorageError))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Replica manager: opens logs for partitions assigned here, applies config changes, removes
+    /// logs of deleted topics, and tells the group coordinator which offsets partitions it leads.
+    pub fn sync_with_cluster(&self) {
+        let snap = self.snapshot();
+        let me = self.id();
+        for t in snap.topics.values() {
+            let cfg = self.log_config(&t.config);
+            for (i, p) in t.partitions.iter().enumerate() {
+                if !p.replicas.contains(&me) {
+                    continue;
+                }
+                let tp = TopicPartition::new(t.name.clone(), i as i32);
+                if let Err(e) = self.logs.get_or_create(&tp, cfg.clone()) {
+                    tracing::error!(partition = %tp, error = %e, "cannot open log");
+                }
+            }
+            self.logs.set_config(&t.name, &cfg);
+        }
+        for tp in self.logs.partitions() {
+            let gone = match snap.topics.get(&tp.topic) {
+                None => true,
+                Some(t) => usize::try_from(tp.partition).ok().and_then(|i| t.partitions.get(i)).is_none_or(|p| !p.replicas.contains(&me)),
+            };
+            if gone {
+                if let Err(e) = self.logs.delete(&tp) {
+                    tracing::error!(partition = %tp, error = %e, "failed to delete log");
+                }
+            }
+        }
+        let led: Vec<i32> = snap
+            .topics
+            .get(OFFSETS_TOPIC)
+            .map(|t| t.partitions.iter().enumerate().filter(|(_, p)| p.leader == me).map(|(i, _)| i as i32).collect())
+            .unwrap_or_default();
+        self.groups.set_led_partitions(&led, self);
+    }
+
+    /// Next producer id, reserving blocks of 1000 in the coordinator.
+    pub async fn next_producer_id(&self) -> Result<i64, String> {
+        let mut ids = self.producer_ids.lock().await;
+        if ids.0 > ids.1 {
+            let (start, end) = self.cluster.allocate_producer_ids().await.map_err(|e| e.to_string())?;
+            *ids = (start, end);
+        }
+        let id = ids.0;
+        ids.0 += 1;
+        Ok(id)
+    }
+
+    /// Creates `__consumer_offsets` when first needed (as Kafka does on FindCoordinator).
+    pub async fn ensure_offsets_topic(&self) -> Result<(), i16> {
+        if self.snapshot().topics.contains_key(OFFSETS_TOPIC) {
+            return Ok(());
+        }
+        let brokers = self.snapshot().live_broker_ids();
+        let rf = self.config.offsets_topic_replication_factor;
+        let replicas = crate::cluster::znodes::assign_replicas(&brokers, self.config.offsets_topic_num_partitions, rf, rand::random::<u32>() as usize % brokers.len().max(1), 0)
+            .map_err(|e| {
+                tracing::warn!(error = %e, "cannot create {OFFSETS_TOPIC} yet (offsets.topic.replication.factor={rf})");
+                err(ResponseError::CoordinatorNotAvailable)
+            })?;
+        let cfg: BTreeMap<String, String> = [("cleanup.policy".to_string(), "compact".to_string()), ("segment.bytes".to_string(), "104857600".to_string())].into();
+        match self.cluster.create_topic(OFFSETS_TOPIC, &replicas, &cfg).await {
+            Ok(()) => {}
+            Err(crate::cluster::zk::ClusterError::Refused(_)) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "failed to create {OFFSETS_TOPIC}");
+                return Err(err(ResponseError::CoordinatorNotAvailable));
+            }
+        }
+        self.sync_with_cluster();
+        Ok(())
+    }
+}

@@ -1,0 +1,48 @@
+//! The broker's view of the cluster, rebuilt from the coordinator on every change. Pure data.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::znodes::BrokerRegistration;
+
+#[derive(Debug, Clone)]
+pub struct PartitionInfo {
+    pub replicas: Vec<i32>,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub isr: Vec<i32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TopicInfo {
+    pub name: String,
+    pub id: [u8; 16],
+    pub partitions: Vec<PartitionInfo>,
+    pub config: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub brokers: BTreeMap<i32, BrokerRegistration>,
+    pub topics: BTreeMap<String, Arc<TopicInfo>>,
+    pub controller: i32,
+    pub controller_epoch: i32,
+    pub cluster_id: String,
+}
+
+impl Snapshot {
+    pub fn topic_by_id(&self, id: &[u8; 16]) -> Option<&Arc<TopicInfo>> {
+        self.topics.values().find(|t| &t.id == id)
+    }
+
+    /// The partition's leader when that broker is alive.
+    pub fn live_leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        let t = self.topics.get(topic)?;
+        let p = t.partitions.get(usize::try_from(partition).ok()?)?;
+        (p.leader >= 0 && self.brokers.contains_key(&p.leader)).then_some(p.leader)
+    }
+
+    pub fn live_broker_ids(&self) -> Vec<i32> {
+        self.brokers.keys().copied().collect()
+    }
+}

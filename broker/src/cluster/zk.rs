@@ -1,0 +1,511 @@
+//! The broker's coordinator session: registration under `/brokers/ids`, controller election, topic
+//! administration in Kafka's layout, and a metadata snapshot rebuilt whenever `/brokers`,
+//! `/config/topics` or `/controller` change. Works against this project's coordinator and Apache
+//! ZooKeeper 3.6+ alike (it relies on persistent recursive watches).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{watch, Mutex};
+use zookeeper_client as zk;
+
+use super::metadata::{PartitionInfo, Snapshot, TopicInfo};
+use super::znodes::*;
+use crate::config::BrokerConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("coordinator error while trying to {what}: {source}")]
+    Zk { what: String, source: zk::Error },
+    #[error("broker.id {0} is already registered by another live broker")]
+    DuplicateId(i32),
+    #[error("invalid data in {path}: {reason}")]
+    BadData { path: String, reason: String },
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn ctx(what: impl Into<String>) -> impl FnOnce(zk::Error) -> ClusterError {
+    let what = what.into();
+    move |source| ClusterError::Zk { what, source }
+}
+
+fn persistent() -> zk::CreateOptions<'static> {
+    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
+}
+fn ephemeral() -> zk::CreateOptions<'static> {
+    zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all())
+}
+
+/// Splits `host:port,host:port/chroot`.
+pub fn split_chroot(connect: &str) -> (&str, Option<&str>) {
+    match connect.find('/') {
+        Some(i) if i + 1 < connect.len() => (&connect[..i], Some(&connect[i..])),
+        Some(i) => (&connect[..i], None),
+        None => (connect, None),
+    }
+}
+
+pub struct Cluster {
+    config: Arc<BrokerConfig>,
+    client: Mutex<zk::Client>,
+    snapshot: RwLock<Arc<Snapshot>>,
+    changed: watch::Sender<u64>,
+    /// Serializes reloads so a stale reload never overwrites a newer one.
+    reload_lock: Mutex<()>,
+}
+
+impl Cluster {
+    async fn open_session(config: &BrokerConfig) -> Result<zk::Client, ClusterError> {
+        let (hosts, chroot) = split_chroot(&config.zookeeper_connect);
+        let timeout = Duration::from_millis(config.zookeeper_session_timeout_ms);
+        let connect = || async {
+            zk::Client::connector().with_session_timeout(timeout).with_connection_timeout(timeout).connect(hosts).await
+        };
+        let client = connect().await.map_err(ctx(format!("connect to {}", config.zookeeper_connect)))?;
+        let Some(chroot) = chroot else { return Ok(client) };
+        match client.mkdir(chroot, &persistent()).await {
+            Ok(()) | Err(zk::Error::NodeExists) => {}
+            Err(e) => return Err(ctx(format!("create chroot {chroot}"))(e)),
+        }
+        client.chroot(chroot.to_string()).map_err(|_| ClusterError::Refused(format!("invalid chroot {chroot}")))
+    }
+
+    /// Connects, prepares Kafka's paths, reads or creates the cluster id and loads metadata.
+    /// Registration comes later (`register`), once the logs are loaded.
+    pub async fn connect(config: Arc<BrokerConfig>) -> Result<Arc<Cluster>, ClusterError> {
+        let client = Self::open_session(&config).await?;
+        for p in PERSISTENT_PATHS {
+            match client.mkdir(p, &persistent()).await {
+                Ok(()) | Err(zk::Error::NodeExists) => {}
+                Err(e) => return Err(ctx(format!("create {p}"))(e)),
+            }
+        }
+        let cluster = Arc::new(Cluster {
+            config,
+            client: Mutex::new(client),
+            snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            changed: watch::channel(0).0,
+            reload_lock: Mutex::new(()),
+        });
+        let id = cluster.cluster_id().await?;
+        cluster.snapshot.write().expect("snapshot lock").clone_from(&Arc::new(Snapshot { cluster_id: id, controller: -1, ..Default::default() }));
+        cluster.reload().await?;
+        Ok(cluster)
+    }
+
+    pub async fn client(&self) -> zk::Client {
+        self.client.lock().await.clone()
+    }
+
+    async fn cluster_id(&self) -> Result<String, ClusterError> {
+        let c = self.client().await;
+        let (_, new_id) = random_uuid();
+        let rec = serde_json::to_vec(&ClusterId { version: "1".into(), id: new_id }).expect("json");
+        match c.create(CLUSTER_ID, &rec, &persistent()).await {
+            Ok(_) | Err(zk::Error::NodeExists) => {}
+            Err(e) => return Err(ctx("create /cluster/id")(e)),
+        }
+        let (data, _) = c.get_data(CLUSTER_ID).await.map_err(ctx("read /cluster/id"))?;
+        let id: ClusterId = serde_json::from_slice(&data).map_err(|e| ClusterError::BadData { path: CLUSTER_ID.into(), reason: e.to_string() })?;
+        Ok(id.id)
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.read().expect("snapshot lock").clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn registration(&self) -> BrokerRegistration {
+        let c = &self.config;
+        let endpoints: Vec<String> = c.advertised_listeners.iter().map(|l| format!("{}://{}:{}", l.name, l.host, l.port)).collect();
+        let plain = c.advertised_listeners.iter().find(|l| c.protocol_of(&l.name) == "PLAINTEXT");
+        BrokerRegistration {
+            features: BTreeMap::new(),
+            listener_security_protocol_map: c.advertised_listeners.iter().map(|l| (l.name.clone(), c.protocol_of(&l.name).to_string())).collect(),
+            endpoints,
+            jmx_port: -1,
+            port: plain.map_or(-1, |l| l.port as i32),
+            host: plain.map(|l| l.host.clone()),
+            version: 5,
+            timestamp: crate::log::segment::now_ms().to_string(),
+            rack: None,
+        }
+    }
+
+    /// Creates `/brokers/ids/<id>`. A node left by this broker's previous session (killed before its
+    /// session expired) is waited out for one session timeout; another live broker's is an error.
+    pub async fn register(&self) -> Result<(), ClusterError> {
+        let c = self.client().await;
+        let path = broker_path(self.config.broker_id);
+        let data = serde_json::to_vec(&self.registration()).expect("json");
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(self.config.zookeeper_session_timeout_ms + 2000);
+        loop {
+            match c.create(&path, &data, &ephemeral()).await {
+                Ok(_) => break,
+                Err(zk::Error::NodeExists) if tokio::time::Instant::now() < deadline => {
+                    tracing::info!(path, "broker id still registered by an earlier session; waiting for it to expire");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(zk::Error::NodeExists) => return Err(ClusterError::DuplicateId(self.config.broker_id)),
+                Err(e) => return Err(ctx(format!("register {path}"))(e)),
+            }
+        }
+        tracing::info!(broker_id = self.config.broker_id, "registered in the coordinator");
+        self.elect().await;
+        self.reload().await
+    }
+
+    /// Tries to become controller: creates `/controller` and bumps `/controller_epoch`.
+    async fn elect(&self) {
+        let c = self.client().await;
+        let rec = ControllerRecord { version: 1, brokerid: self.config.broker_id, timestamp: crate::log::segment::now_ms().to_string() };
+        match c.create(CONTROLLER, &serde_json::to_vec(&rec).expect("json"), &ephemeral()).await {
+            Ok(_) => {}
+            Err(zk::Error::NodeExists) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "controller election failed");
+                return;
+            }
+        }
+        let epoch = match c.get_data(CONTROLLER_EPOCH).await {
+            Ok((d, stat)) => {
+                let e = String::from_utf8_lossy(&d).trim().parse::<i32>().unwrap_or(0) + 1;
+                match c.set_data(CONTROLLER_EPOCH, e.to_string().as_bytes(), Some(stat.version)).await {
+                    Ok(_) => e,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "failed to bump /controller_epoch");
+                        e - 1
+                    }
+                }
+            }
+            Err(zk::Error::NoNode) => {
+                let _ = c.create(CONTROLLER_EPOCH, b"1", &persistent()).await;
+                1
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "failed to read /controller_epoch");
+                0
+            }
+        };
+        tracing::info!(broker_id = self.config.broker_id, epoch, "elected controller");
+    }
+
+    /// Rebuilds the snapshot from the coordinator. As controller, also writes partition states
+    /// missing for topics that other tools created (as Kafka's controller does).
+    pub async fn reload(&self) -> Result<(), ClusterError> {
+        let _guard = self.reload_lock.lock().await;
+        let c = self.client().await;
+        let ids = c.list_children(BROKER_IDS).await.map_err(ctx("list /brokers/ids"))?;
+        let mut brokers = BTreeMap::new();
+        let fetched = futures::future::join_all(ids.iter().map(|id| {
+            let c = c.clone();
+            let path = format!("{BROKER_IDS}/{id}");
+            async move { (c.get_data(&path).await, id.clone()) }
+        }))
+        .await;
+        for (res, id) in fetched {
+            let (Ok((data, _)), Ok(id)) = (res, id.parse::<i32>()) else { continue };
+            match serde_json::from_slice::<BrokerRegistration>(&data) {
+                Ok(r) => {
+                    brokers.insert(id, r);
+                }
+                Err(e) => tracing::warn!(broker = id, error = %e, "unreadable broker registration"),
+            }
+        }
+        let controller = match c.get_data(CONTROLLER).await {
+            Ok((d, _)) => serde_json::from_slice::<ControllerRecord>(&d).map(|r| r.brokerid).unwrap_or(-1),
+            Err(_) => -1,
+        };
+        let controller_epoch = match c.get_data(CONTROLLER_EPOCH).await {
+            Ok((d, _)) => String::from_utf8_lossy(&d).trim().parse().unwrap_or(0),
+            Err(_) => 0,
+        };
+        let names = c.list_children(TOPICS).await.map_err(ctx("list /brokers/topics"))?;
+        let loaded = futures::future::join_all(names.iter().map(|t| self.load_topic(&c, t, controller == self.config.broker_id, controller_epoch))).await;
+        let mut topics = BTreeMap::new();
+        for (t, res) in names.iter().zip(loaded) {
+            match res {
+                Ok(Some(info)) => {
+                    topics.insert(t.clone(), Arc::new(info));
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(topic = %t, error = %e, "failed to load topic metadata"),
+            }
+        }
+        let cluster_id = self.snapshot().cluster_id.clone();
+        *self.snapshot.write().expect("snapshot lock") = Arc::new(Snapshot { brokers, topics, controller, controller_epoch, cluster_id });
+        self.changed.send_modify(|g| *g = g.wrapping_add(1));
+        Ok(())
+    }
+
+    async fn load_topic(&self, c: &zk::Client, t: &str, is_controller: bool, controller_epoch: i32) -> Result<Option<TopicInfo>, ClusterError> {
+        let (data, _) = match c.get_data(&topic_path(t)).await {
+            Ok(v) => v,
+            Err(zk::Error::NoNode) => return Ok(None),
+            Err(e) => return Err(ctx(format!("read topic {t}"))(e)),
+        };
+        let mut a: TopicAssignment = serde_json::from_slice(&data).map_err(|e| ClusterError::BadData { path: topic_path(t), reason: e.to_string() })?;
+        let id = match a.topic_id.as_deref().and_then(uuid_from_string) {
+            Some(id) => id,
+            None if is_controller => {
+                // Written by an older tool without an id: add one, as Kafka 2.8+ controllers do.
+                let (id, s) = random_uuid();
+                a.topic_id = Some(s);
+                a.version = 3;
+                let _ = c.set_data(&topic_path(t), &serde_json::to_vec(&a).expect("json"), None).await;
+                id
+            }
+            None => [0; 16],
+        };
+        let replicas = a.replicas();
+        let states = futures::future::join_all(replicas.iter().map(|(p, _)| {
+            let c = c.clone();
+            let path = state_path(t, *p);
+            async move { c.get_data(&path).await }
+        }))
+        .await;
+        let mut partitions = Vec::with_capacity(replicas.len());
+        for ((p, reps), st) in replicas.iter().zip(states) {
+            let state = match st {
+                Ok((d, _)) => serde_json::from_slice::<PartitionState>(&d).ok(),
+                Err(_) => None,
+            };
+            let state = match state {
+                Some(s) => s,
+                None if is_controller && !reps.is_empty() => {
+                    let s = PartitionState { controller_epoch, leader: reps[0], version: 1, leader_epoch: 0, isr: vec![reps[0]] };
+                    let _ = c.mkdir(&partition_path(t, *p), &persistent()).await;
+                    let _ = c.create(&state_path(t, *p), &serde_json::to_vec(&s).expect("json"), &persistent()).await;
+                    s
+                }
+                None => PartitionState { controller_epoch, leader: -1, version: 1, leader_epoch: -1, isr: vec![] },
+            };
+            partitions.push(PartitionInfo { replicas: reps.clone(), leader: state.leader, leader_epoch: state.leader_epoch, isr: state.isr });
+        }
+        let config = match c.get_data(&config_path(t)).await {
+            Ok((d, _)) => serde_json::from_slice::<EntityConfig>(&d).map(|e| e.config).unwrap_or_default(),
+            Err(_) => BTreeMap::new(),
+        };
+        Ok(Some(TopicInfo { name: t.to_string(), id, partitions, config }))
+    }
+
+    /// Watches for changes and keeps the snapshot current; re-establishes the session (and the
+    /// registration) after expiry. Runs forever.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            let c = self.client().await;
+            let watches = async {
+                let a = c.watch("/brokers", zk::AddWatchMode::PersistentRecursive).await?;
+                let b = c.watch(CONFIG_TOPICS, zk::AddWatchMode::PersistentRecursive).await?;
+                let d = c.watch(CONTROLLER, zk::AddWatchMode::Persistent).await?;
+                Ok::<_, zk::Error>((a, b, d))
+            };
+            let (mut a, mut b, mut d) = match watches.await {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::warn!(error = %e, "failed to watch the coordinator; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if matches!(e, zk::Error::SessionExpired | zk::Error::ClientClosed) {
+                        self.renew_session().await;
+                    }
+                    continue;
+                }
+            };
+            let _ = self.reload().await;
+            loop {
+                let ev = tokio::select! {
+                    ev = a.changed() => ev,
+                    ev = b.changed() => ev,
+                    ev = d.changed() => ev,
+                };
+                if ev.event_type == zk::EventType::Session {
+                    if matches!(ev.session_state, zk::SessionState::Expired | zk::SessionState::Closed | zk::SessionState::AuthFailed) {
+                        tracing::warn!(state = ?ev.session_state, "coordinator session ended; reconnecting");
+                        break;
+                    }
+                    continue;
+                }
+                if ev.path == CONTROLLER && ev.event_type == zk::EventType::NodeDeleted {
+                    self.elect().await;
+                }
+                // Coalesce bursts (a topic creation is several znodes).
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                if let Err(e) = self.reload().await {
+                    tracing::warn!(error = %e, "metadata reload failed");
+                }
+            }
+            self.renew_session().await;
+        }
+    }
+
+    async fn renew_session(&self) {
+        loop {
+            match Self::open_session(&self.config).await {
+                Ok(c) => {
+                    *self.client.lock().await = c;
+                    match self.register().await {
+                        Ok(()) => return,
+                        Err(e) => tracing::error!(error = %e, "re-registration failed"),
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "coordinator unreachable"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Creates a topic (assignment, config, partition states) in one transaction.
+    pub async fn create_topic(&self, name: &str, replicas: &[Vec<i32>], config: &BTreeMap<String, String>) -> Result<(), ClusterError> {
+        let c = self.client().await;
+        let epoch = self.snapshot().controller_epoch;
+        let (_, id) = random_uuid();
+        let assignment = serde_json::to_vec(&TopicAssignment::new(replicas, id)).expect("json");
+        let cfg = serde_json::to_vec(&EntityConfig { version: 1, config: config.clone() }).expect("json");
+        let states: Vec<Vec<u8>> = replicas
+            .iter()
+            .map(|r| serde_json::to_vec(&PartitionState { controller_epoch: epoch, leader: r[0], version: 1, leader_epoch: 0, isr: vec![r[0]] }).expect("json"))
+            .collect();
+        let mut w = c.new_multi_writer();
+        let opts = persistent();
+        let add = |r: Result<(), zk::Error>| r.map_err(ctx("build the topic transaction"));
+        // A config left by an earlier deletion is replaced.
+        if c.check_stat(&config_path(name)).await.map_err(ctx("check topic config"))?.is_some() {
+            add(w.add_set_data(&config_path(name), &cfg, None))?;
+        } else {
+            add(w.add_create(&config_path(name), &cfg, &opts))?;
+        }
+        add(w.add_create(&topic_path(name), &assignment, &opts))?;
+        add(w.add_create(&partitions_path(name), b"", &opts))?;
+        for (p, s) in states.iter().enumerate() {
+            add(w.add_create(&partition_path(name, p as i32), b"", &opts))?;
+            add(w.add_create(&state_path(name, p as i32), s, &opts))?;
+        }
+        match w.commit().await {
+            Ok(_) => {}
+            Err(zk::MultiWriteError::OperationFailed { source: zk::Error::NodeExists, .. }) => {
+                return Err(ClusterError::Refused(format!("Topic '{name}' already exists.")));
+            }
+            Err(e) => return Err(ctx(format!("create topic {name}"))(e.into())),
+        }
+        tracing::info!(topic = name, partitions = replicas.len(), "created topic");
+        self.reload().await
+    }
+
+    /// Adds partitions to a topic.
+    pub async fn add_partitions(&self, name: &str, existing: usize, new_replicas: &[Vec<i32>]) -> Result<(), ClusterError> {
+        let c = self.client().await;
+        let (data, stat) = c.get_data(&topic_path(name)).await.map_err(ctx(format!("read topic {name}")))?;
+        let mut a: TopicAssignment = serde_json::from_slice(&data).map_err(|e| ClusterError::BadData { path: topic_path(name), reason: e.to_string() })?;
+        if a.partitions.len() != existing {
+            return Err(ClusterError::Refused(format!("topic {name} changed concurrently")));
+        }
+        let epoch = self.snapshot().controller_epoch;
+        let mut w = c.new_multi_writer();
+        let opts = persistent();
+        let add = |r: Result<(), zk::Error>| r.map_err(ctx("build the partition transaction"));
+        for (i, r) in new_replicas.iter().enumerate() {
+            let p = (existing + i) as i32;
+            a.partitions.insert(p.to_string(), r.clone());
+            let s = serde_json::to_vec(&PartitionState { controller_epoch: epoch, leader: r[0], version: 1, leader_epoch: 0, isr: vec![r[0]] }).expect("json");
+            add(w.add_create(&partition_path(name, p), b"", &opts))?;
+            add(w.add_create(&state_path(name, p), &s, &opts))?;
+        }
+        add(w.add_set_data(&topic_path(name), &serde_json::to_vec(&a).expect("json"), Some(stat.version)))?;
+        w.commit().await.map_err(|e| ctx(format!("add partitions to {name}"))(e.into()))?;
+        self.reload().await
+    }
+
+    /// Deletes a topic's znodes (assignment, states, config) in one transaction.
+    pub async fn delete_topic(&self, name: &str) -> Result<(), ClusterError> {
+        let c = self.client().await;
+        let parts = match c.list_children(&partitions_path(name)).await {
+            Ok(p) => p,
+            Err(zk::Error::NoNode) => vec![],
+            Err(e) => return Err(ctx(format!("list partitions of {name}"))(e)),
+        };
+        let mut w = c.new_multi_writer();
+        let add = |r: Result<(), zk::Error>| r.map_err(ctx("build the deletion transaction"));
+        for p in &parts {
+            let Ok(p) = p.parse::<i32>() else { continue };
+            if c.check_stat(&state_path(name, p)).await.ok().flatten().is_some() {
+                add(w.add_delete(&state_path(name, p), None))?;
+            }
+            add(w.add_delete(&partition_path(name, p), None))?;
+        }
+        if c.check_stat(&partitions_path(name)).await.ok().flatten().is_some() {
+            add(w.add_delete(&partitions_path(name), None))?;
+        }
+        add(w.add_delete(&topic_path(name), None))?;
+        if c.check_stat(&config_path(name)).await.ok().flatten().is_some() {
+            add(w.add_delete(&config_path(name), None))?;
+        }
+        match w.commit().await {
+            Ok(_) => {}
+            Err(zk::MultiWriteError::OperationFailed { source: zk::Error::NoNode, .. }) => {
+                return Err(ClusterError::Refused(format!("topic {name} does not exist")));
+            }
+            Err(e) => return Err(ctx(format!("delete topic {name}"))(e.into())),
+        }
+        tracing::info!(topic = name, "deleted topic");
+        self.reload().await
+    }
+
+    /// Replaces a topic's config overrides.
+    pub async fn set_topic_config(&self, name: &str, config: &BTreeMap<String, String>) -> Result<(), ClusterError> {
+        let c = self.client().await;
+        let data = serde_json::to_vec(&EntityConfig { version: 1, config: config.clone() }).expect("json");
+        match c.set_data(&config_path(name), &data, None).await {
+            Ok(_) => {}
+            Err(zk::Error::NoNode) => {
+                c.create(&config_path(name), &data, &persistent()).await.map_err(ctx(format!("create config of {name}")))?;
+            }
+            Err(e) => return Err(ctx(format!("write config of {name}"))(e)),
+        }
+        self.reload().await
+    }
+
+    /// Reserves the next block of 1000 producer ids through `/latest_producer_id_block`.
+    pub async fn allocate_producer_ids(&self) -> Result<(i64, i64), ClusterError> {
+        let c = self.client().await;
+        loop {
+            let (start, version) = match c.get_data(PRODUCER_ID_BLOCK).await {
+                Ok((d, stat)) if !d.is_empty() => {
+                    let b: ProducerIdBlock = serde_json::from_slice(&d).map_err(|e| ClusterError::BadData { path: PRODUCER_ID_BLOCK.into(), reason: e.to_string() })?;
+                    (b.block_end.parse::<i64>().unwrap_or(-1) + 1, Some(stat.version))
+                }
+                Ok((_, stat)) => (0, Some(stat.version)),
+                Err(zk::Error::NoNode) => (0, None),
+                Err(e) => return Err(ctx("read /latest_producer_id_block")(e)),
+            };
+            let end = start + 999;
+            let rec = serde_json::to_vec(&ProducerIdBlock { version: 1, broker: self.config.broker_id, block_start: start.to_string(), block_end: end.to_string() }).expect("json");
+            let res = match version {
+                Some(v) => c.set_data(PRODUCER_ID_BLOCK, &rec, Some(v)).await.map(|_| ()),
+                None => c.create(PRODUCER_ID_BLOCK, &rec, &persistent()).await.map(|_| ()),
+            };
+            match res {
+                Ok(()) => return Ok((start, end)),
+                Err(zk::Error::BadVersion | zk::Error::NodeExists) => continue,
+                Err(e) => return Err(ctx("reserve producer ids")(e)),
+            }
+        }
+    }
+
+    /// Closes the session (the ephemeral registration goes at once).
+    pub async fn close(&self) {
+        let c = self.client.lock().await;
+        if let Ok(()) = c.delete(&broker_path(self.config.broker_id), None).await {
+            tracing::info!("deregistered from the coordinator");
+        }
+        if let Ok((d, _)) = c.get_data(CONTROLLER).await {
+            if serde_json::from_slice::<ControllerRecord>(&d).ok().map(|r| r.brokerid) == Some(self.config.broker_id) {
+                let _ = c.delete(CONTROLLER, None).await;
+            }
+        }
+    }
+}

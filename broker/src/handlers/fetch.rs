@@ -1,0 +1,114 @@
+//! Fetch: whole batches read from segments as stored, up to the partition and request byte
+//! limits, waiting up to `max_wait_ms` for `min_bytes`.
+
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::*;
+use kafka_protocol::messages::*;
+
+use super::{topic_name, Conn};
+use crate::broker::Broker;
+
+struct Want {
+    topic: String,
+    topic_id: uuid::Uuid,
+    known: bool,
+    partition: i32,
+    offset: i64,
+    max_bytes: usize,
+}
+
+pub async fn handle(b: &Broker, _c: &mut Conn, req: FetchRequest, h: &RequestHeader) -> Option<FetchResponse> {
+    let v = h.request_api_version;
+    let snap = b.snapshot();
+    let mut wants = Vec::new();
+    for t in &req.topics {
+        let (name, known) = if v >= 13 {
+            match snap.topic_by_id(t.topic_id.as_bytes()) {
+                Some(info) => (info.name.clone(), true),
+                None => (String::new(), false),
+            }
+        } else {
+            (t.topic.0.to_string(), true)
+        };
+        for p in &t.partitions {
+            wants.push(Want { topic: name.clone(), topic_id: t.topic_id, known, partition: p.partition, offset: p.fetch_offset, max_bytes: p.partition_max_bytes.max(0) as usize });
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.clamp(0, 60_000) as u64);
+    let min_bytes = req.min_bytes.max(0) as usize;
+    let max_bytes = if req.max_bytes <= 0 { i32::MAX as usize } else { req.max_bytes as usize };
+    let mut appends = b.logs.subscribe_appends();
+    loop {
+        appends.borrow_and_update();
+        let (parts, total, any_error) = read_all(b, &wants, max_bytes, v);
+        let now = tokio::time::Instant::now();
+        if total >= min_bytes || any_error || now >= deadline || wants.is_empty() {
+            return Some(build(parts, &wants, v));
+        }
+        tokio::select! {
+            _ = appends.changed() => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+fn read_all(b: &Broker, wants: &[Want], max_bytes: usize, v: i16) -> (Vec<PartitionData>, usize, bool) {
+    let mut out = Vec::with_capacity(wants.len());
+    let mut total = 0usize;
+    let mut any_error = false;
+    for w in wants {
+        let mut pd = PartitionData::default().with_partition_index(w.partition).with_high_watermark(-1).with_last_stable_offset(-1).with_log_start_offset(-1).with_preferred_read_replica(BrokerId(-1));
+        if !w.known {
+            any_error = true;
+            out.push(pd.with_error_code(ResponseError::UnknownTopicId.code()));
+            continue;
+        }
+        let (log, epoch) = match b.leader_log(&w.topic, w.partition) {
+            Ok(l) => l,
+            Err(code) => {
+                any_error = true;
+                out.push(pd.with_error_code(code));
+                continue;
+            }
+        };
+        let budget = max_bytes.saturating_sub(total).min(w.max_bytes);
+        let l = log.lock().expect("log lock");
+        // The first partition with data returns at least one batch even if larger than limits.
+        match l.read(w.offset, budget, total == 0) {
+            Ok(Some(r)) => {
+                total += r.bytes.len();
+                pd = pd.with_high_watermark(r.high_watermark).with_last_stable_offset(r.high_watermark).with_log_start_offset(r.log_start_offset).with_records(Some(r.bytes.into()));
+                if v >= 12 {
+                    pd.current_leader = LeaderIdAndEpoch::default().with_leader_id(BrokerId(b.id())).with_leader_epoch(epoch);
+                }
+            }
+            Ok(None) => {
+                any_error = true;
+                pd = pd.with_error_code(ResponseError::OffsetOutOfRange.code()).with_high_watermark(l.high_watermark).with_log_start_offset(l.log_start_offset);
+            }
+            Err(e) => {
+                tracing::error!(partition = %l.tp, error = %e, "read failed");
+                any_error = true;
+                pd = pd.with_error_code(ResponseError::KafkaStorageError.code());
+            }
+        }
+        out.push(pd);
+    }
+    (out, total, any_error)
+}
+
+fn build(parts: Vec<PartitionData>, wants: &[Want], v: i16) -> FetchResponse {
+    let mut resp = FetchResponse::default();
+    let mut parts = parts.into_iter();
+    for w in wants {
+        let p = parts.next().expect("one result per partition");
+        let same = resp.responses.last().is_some_and(|t: &FetchableTopicResponse| if v >= 13 { t.topic_id == w.topic_id } else { t.topic.0.as_str() == w.topic });
+        if !same {
+            resp.responses.push(FetchableTopicResponse::default().with_topic(topic_name(w.topic.clone())).with_topic_id(w.topic_id));
+        }
+        resp.responses.last_mut().expect("pushed").partitions.push(p);
+    }
+    resp
+}

@@ -1,0 +1,52 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Strom's Kafka-compatible broker. Reads a Kafka server.properties unchanged.
+#[derive(Parser)]
+#[command(name = "strom-broker", version = strom_broker::VERSION)]
+struct Args {
+    /// Kafka-style server.properties.
+    config: PathBuf,
+    /// Overrides a setting, as kafka-server-start.sh --override key=value.
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Log as JSON lines.
+    #[arg(long)]
+    json_logs: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    if args.json_logs {
+        tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    }
+    let config = match strom_broker::config::BrokerConfig::load(&args.config, &args.overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("strom-broker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    rt.block_on(async {
+        let running = match strom_broker::server::start(config).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("strom-broker: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        running.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
