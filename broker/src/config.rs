@@ -74,6 +74,8 @@ pub struct BrokerConfig {
     pub sasl_plain_users: BTreeMap<String, String>,
     /// The file the settings came from, for messages.
     pub source: String,
+    /// Every key as written in the file (and overrides), for DescribeConfigs.
+    pub raw: BTreeMap<String, String>,
 }
 
 /// Log settings: broker-wide defaults that topic configs override.
@@ -262,7 +264,13 @@ impl BrokerConfig {
             log,
             sasl_plain_users,
             source: file.to_string(),
+            raw: entries.iter().map(|(k, e)| (k.clone(), e.value.clone())).collect(),
         })
+    }
+
+    /// Whether any of the broker keys behind a setting was written in the file.
+    pub fn is_set(&self, keys: &[&str]) -> bool {
+        keys.iter().any(|k| self.raw.contains_key(*k))
     }
 
     /// The security protocol of a listener (`PLAINTEXT` or `SASL_PLAINTEXT`).

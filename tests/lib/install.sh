@@ -4,7 +4,8 @@
 set -euo pipefail
 
 need_debs=()
-for pkg in zookeeper kcat netcat-openbsd curl; do
+# cmake and libcurl headers: the rdkafka crate's bundled librdkafka build (stromctl).
+for pkg in zookeeper kcat netcat-openbsd curl cmake libcurl4-openssl-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_debs+=("$pkg")
 done
 if [ ${#need_debs[@]} -gt 0 ]; then
@@ -14,7 +15,7 @@ if [ ${#need_debs[@]} -gt 0 ]; then
   apt-get install -y -qq "${need_debs[@]}" >/dev/null
 fi
 
-python3 - <<'PY' || { echo "== installing Python packages"; python3 -m pip install -q --disable-pip-version-check kazoo pytest; }
+python3 - <<'PY' || { echo "== installing Python packages"; python3 -m pip install -q --disable-pip-version-check kazoo pytest confluent-kafka kafka-python; }
 import importlib.util, sys
-sys.exit(0 if all(importlib.util.find_spec(m) for m in ("kazoo", "pytest")) else 1)
+sys.exit(0 if all(importlib.util.find_spec(m) for m in ("kazoo", "pytest", "confluent_kafka", "kafka")) else 1)
 PY

@@ -27,6 +27,25 @@ fn config_type(key: &str) -> i8 {
     }
 }
 
+/// The server.properties keys that set a topic config's default (as Kafka's synonyms).
+fn broker_synonyms(topic_key: &str) -> &'static [&'static str] {
+    match topic_key {
+        "retention.ms" => &["log.retention.ms", "log.retention.minutes", "log.retention.hours"],
+        "segment.ms" => &["log.roll.ms", "log.roll.hours"],
+        "cleanup.policy" => &["log.cleanup.policy"],
+        "compression.type" => &["compression.type"],
+        "flush.messages" => &["log.flush.interval.messages"],
+        "flush.ms" => &["log.flush.interval.ms"],
+        "index.interval.bytes" => &["log.index.interval.bytes"],
+        "max.message.bytes" => &["message.max.bytes"],
+        "message.timestamp.type" => &["log.message.timestamp.type"],
+        "min.insync.replicas" => &["min.insync.replicas"],
+        "retention.bytes" => &["log.retention.bytes"],
+        "segment.bytes" => &["log.segment.bytes"],
+        _ => &[],
+    }
+}
+
 fn entry(name: &str, value: String, source: i8, read_only: bool) -> DescribeConfigsResourceResult {
     DescribeConfigsResourceResult::default().with_name(s(name)).with_value(Some(s(value))).with_config_source(source).with_read_only(read_only).with_config_type(config_type(name))
 }
@@ -43,12 +62,25 @@ pub async fn describe(b: &Broker, _c: &mut Conn, req: DescribeConfigsRequest, _h
                 None => out = out.with_error_code(ResponseError::UnknownTopicOrPartition.code()).with_error_message(Some(s(format!("topic {name} does not exist")))),
                 Some(t) => {
                     let eff = b.log_config(&t.config);
-                    out.configs = TOPIC_KEYS.iter().filter(|(k, _)| wanted(k)).map(|(k, _)| entry(k, eff.value_of(k), if t.config.contains_key(*k) { SOURCE_TOPIC } else { SOURCE_DEFAULT }, false)).collect();
+                    out.configs = TOPIC_KEYS
+                        .iter()
+                        .filter(|(k, _)| wanted(k))
+                        .map(|(k, _)| {
+                            let source = if t.config.contains_key(*k) {
+                                SOURCE_TOPIC
+                            } else if b.config.is_set(broker_synonyms(k)) {
+                                SOURCE_STATIC
+                            } else {
+                                SOURCE_DEFAULT
+                            };
+                            entry(k, eff.value_of(k), source, false)
+                        })
+                        .collect();
                 }
             },
             BROKER if name.is_empty() || name == b.id().to_string() => {
                 let c = &b.config;
-                let all = [
+                let defaults = [
                     ("broker.id", c.broker_id.to_string()),
                     ("log.dirs", c.log_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(",")),
                     ("num.partitions", c.num_partitions.to_string()),
@@ -63,7 +95,14 @@ pub async fn describe(b: &Broker, _c: &mut Conn, req: DescribeConfigsRequest, _h
                     ("offsets.topic.replication.factor", c.offsets_topic_replication_factor.to_string()),
                     ("zookeeper.connect", c.zookeeper_connect.clone()),
                 ];
-                out.configs = all.into_iter().filter(|(k, _)| wanted(k)).map(|(k, v)| entry(k, v, SOURCE_STATIC, true)).collect();
+                // What server.properties says, then the effective defaults of keys it leaves out.
+                let mut configs: Vec<DescribeConfigsResourceResult> = c.raw.iter().filter(|(k, _)| wanted(k) && !k.contains("jaas") && !k.contains("password")).map(|(k, v)| entry(k, v.clone(), SOURCE_STATIC, true)).collect();
+                for (k, v) in defaults {
+                    if wanted(k) && !c.raw.contains_key(k) {
+                        configs.push(entry(k, v, SOURCE_DEFAULT, true));
+                    }
+                }
+                out.configs = configs;
             }
             BROKER => out = out.with_error_code(ResponseError::InvalidRequest.code()).with_error_message(Some(s(format!("this is broker {}, not {name}", b.id())))),
             t => out = out.with_error_code(ResponseError::InvalidRequest.code()).with_error_message(Some(s(format!("resource type {t} is not supported")))),
@@ -112,10 +151,16 @@ pub async fn incremental(b: &Broker, _c: &mut Conn, req: IncrementalAlterConfigs
         let name = r.resource_name.to_string();
         let ops: Vec<(String, i8, Option<String>)> = r.configs.iter().map(|c| (c.name.to_string(), c.config_operation, c.value.as_ref().map(|v| v.to_string()))).collect();
         let mut out = AlterConfigsResourceResponse::default().with_resource_type(r.resource_type).with_resource_name(r.resource_name.clone());
+        let log_defaults = b.config.log.clone();
         let build = |cur: &BTreeMap<String, String>| {
             let mut new = cur.clone();
+            let effective = LogConfig::resolve(&log_defaults, cur).map_err(|e| e.to_string())?;
             for (k, op, v) in &ops {
-                let list = |m: &BTreeMap<String, String>| -> Vec<String> { m.get(k).map(|x| x.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()).unwrap_or_default() };
+                // APPEND and SUBTRACT start from the current value, the default when not overridden.
+                let list = |m: &BTreeMap<String, String>| -> Vec<String> {
+                    let v = m.get(k).cloned().unwrap_or_else(|| effective.value_of(k));
+                    v.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
+                };
                 match (op, v) {
                     (0, Some(v)) => {
                         new.insert(k.clone(), v.clone());

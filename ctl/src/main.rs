@@ -1,0 +1,69 @@
+//! `stromctl`: what the seed does with kafka-topics.sh, kafka-console-producer.sh,
+//! kafka-console-consumer.sh and kafka-consumer-groups.sh. Errors are one line and exit 1.
+
+mod client;
+mod consume;
+mod groups;
+mod produce;
+mod topics;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "stromctl", version, about = "Daily tools for Strom clusters")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the cluster is: any broker's address.
+#[derive(Args, Clone)]
+pub struct Bootstrap {
+    /// host:port of one or more brokers (comma separated).
+    #[arg(long = "bootstrap-server", alias = "broker-list", default_value = "127.0.0.1:9092", global = true)]
+    pub bootstrap_server: String,
+    /// Seconds to wait for the cluster before giving up.
+    #[arg(long, default_value_t = 30, global = true)]
+    pub timeout: u64,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create, list, describe and delete topics.
+    Topics {
+        #[command(subcommand)]
+        action: topics::Action,
+        #[command(flatten)]
+        bootstrap: Bootstrap,
+    },
+    /// Send lines from stdin as records.
+    Produce(produce::Opts),
+    /// Print records of a topic.
+    Consume(consume::Opts),
+    /// List and describe consumer groups (members, assignments, lag).
+    Groups {
+        #[command(subcommand)]
+        action: groups::Action,
+        #[command(flatten)]
+        bootstrap: Bootstrap,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Topics { action, bootstrap } => topics::run(action, &bootstrap),
+        Command::Produce(o) => produce::run(o),
+        Command::Consume(o) => consume::run(o),
+        Command::Groups { action, bootstrap } => groups::run(action, &bootstrap),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stromctl: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

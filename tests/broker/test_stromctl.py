@@ -1,0 +1,82 @@
+"""The seed's daily workflow with stromctl (kafka-topics.sh, console producer/consumer,
+consumer groups), against a two-broker cluster: create lzq with 3 partitions and replication
+factor 2, list, describe, produce through one broker, consume through the other."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def stromctl():
+    bin_dir = os.environ.get("STROM_BIN_DIR") or str(REPO / "target" / "debug")
+    path = Path(bin_dir) / "stromctl"
+    if not os.access(path, os.X_OK):
+        pytest.skip("stromctl is not built (cargo build -p stromctl)")
+    return str(path)
+
+
+def run(*args, stdin=None, check=True):
+    p = subprocess.run([stromctl(), *args], input=stdin, capture_output=True, text=True, timeout=90)
+    if check and p.returncode != 0:
+        raise AssertionError("stromctl %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr))
+    return p
+
+
+def test_seed_workflow_across_two_brokers(cluster, extra_brokers, topic, group):
+    second = extra_brokers(1)
+    first = cluster.bootstrap
+    name = "lzq-" + topic
+    out = run("topics", "create", "--bootstrap-server", first, "--topic", name,
+              "--partitions", "3", "--replication-factor", "2").stdout
+    assert "Created topic %s." % name in out
+    assert name in run("topics", "list", "--bootstrap-server", second.bootstrap).stdout.split()
+    desc = run("topics", "describe", "--bootstrap-server", first, "--topic", name).stdout
+    assert "PartitionCount: 3\tReplicationFactor: 2" in desc
+    rows = [l for l in desc.splitlines() if l.startswith("\tTopic:")]
+    assert len(rows) == 3
+    leaders = {l.split("Leader: ")[1].split("\t")[0] for l in rows}
+    assert leaders <= {"0", "1"} and len(leaders) == 2, desc
+
+    lines = ["line-%03d" % i for i in range(50)]
+    run("produce", "--bootstrap-server", first, "--topic", name, stdin="\n".join(lines) + "\n")
+    got = run("consume", "--bootstrap-server", second.bootstrap, "--topic", name,
+              "--from-beginning", "--max-messages", "50", "--timeout-ms", "30000").stdout.split()
+    assert sorted(got) == lines
+
+    # With a group: offsets are committed, a second run has nothing left, describe shows lag 0.
+    got = run("consume", "--bootstrap-server", second.bootstrap, "--topic", name, "--group", group,
+              "--from-beginning", "--max-messages", "50", "--timeout-ms", "30000").stdout.split()
+    assert sorted(got) == lines
+    again = run("consume", "--bootstrap-server", first, "--topic", name, "--group", group,
+                "--from-beginning", "--timeout-ms", "3000").stdout.split()
+    assert again == []
+    assert group in run("groups", "list", "--bootstrap-server", first).stdout.split()
+    desc = run("groups", "describe", "--bootstrap-server", first, "--group", group).stdout
+    rows = [l.split() for l in desc.splitlines() if l.startswith(name)]
+    assert len(rows) == 3, desc
+    assert sum(int(r[2]) for r in rows) == 50 and all(r[4] == "0" for r in rows), desc
+
+    run("topics", "delete", "--bootstrap-server", first, "--topic", name)
+
+
+def test_keys_and_clear_errors(cluster, topic):
+    b = cluster.bootstrap
+    run("topics", "create", "--bootstrap-server", b, "--topic", topic, "--partitions", "1")
+    run("produce", "--bootstrap-server", b, "--topic", topic, "--parse-key", stdin="k1\tv1\nk2\tv2\n")
+    out = run("consume", "--bootstrap-server", b, "--topic", topic, "--from-beginning",
+              "--max-messages", "2", "--print-key", "--timeout-ms", "20000").stdout
+    assert out.splitlines() == ["k1\tv1", "k2\tv2"]
+
+    # An existing topic, a missing topic, a line without a key: one line on stderr, exit 1.
+    p = run("topics", "create", "--bootstrap-server", b, "--topic", topic, check=False)
+    assert p.returncode == 1 and p.stderr.count("\n") == 1 and "already exists" in p.stderr
+    p = run("topics", "describe", "--bootstrap-server", b, "--topic", topic + "-missing", check=False)
+    assert p.returncode == 1 and p.stderr.startswith("stromctl: ")
+    p = run("produce", "--bootstrap-server", b, "--topic", topic, "--parse-key", stdin="no-key\n", check=False)
+    assert p.returncode == 1 and "no key separator" in p.stderr
+    p = run("topics", "list", "--bootstrap-server", "127.0.0.1:1", "--timeout", "3", check=False)
+    assert p.returncode == 1 and p.stderr.startswith("stromctl: ")
