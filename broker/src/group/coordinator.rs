@@ -157,7 +157,11 @@ impl GroupCoordinator {
             let mut inner = self.lock();
             let slot = inner.groups.entry(group.to_string()).or_default();
             let g = slot.group.get_or_insert_with(|| Group::new(group, self.initial_delay_ms));
+            let generation = g.generation;
             let (outcome, effects) = g.join(req.clone(), now_ms(), self.min_session_ms, self.max_session_ms);
+            if g.generation != generation {
+                tracing::info!(group, generation = g.generation, members = g.members.len(), leader = ?g.leader, "group rebalanced");
+            }
             slot.deliver(effects);
             match outcome {
                 JoinOutcome::Now(r) => return r,
@@ -353,7 +357,11 @@ impl GroupCoordinator {
             let mut inner = self.lock();
             for slot in inner.groups.values_mut() {
                 let Some(g) = slot.group.as_mut() else { continue };
+                let (members, generation) = (g.members.len(), g.generation);
                 let effects = g.tick(now);
+                if g.members.len() != members || g.generation != generation {
+                    tracing::info!(group = %g.id, generation = g.generation, members = g.members.len(), state = g.state.name(), "group changed by session expiry or rebalance timeout");
+                }
                 slot.deliver(effects);
             }
         }

@@ -136,8 +136,9 @@ pub struct Group {
     pub pending_members: BTreeMap<String, i64>,
     pub static_members: BTreeMap<String, String>,
     rebalance_deadline_ms: i64,
-    /// The first rebalance of an empty group waits `group.initial.rebalance.delay.ms` for more members.
-    delaying_initial: bool,
+    /// The first rebalance of an empty group waits `group.initial.rebalance.delay.ms` for more
+    /// members before completing.
+    initial_until_ms: i64,
     initial_delay_ms: i64,
     next_member: u64,
 }
@@ -155,7 +156,7 @@ impl Group {
             pending_members: BTreeMap::new(),
             static_members: BTreeMap::new(),
             rebalance_deadline_ms: 0,
-            delaying_initial: false,
+            initial_until_ms: 0,
             initial_delay_ms,
             next_member: 0,
         }
@@ -290,8 +291,8 @@ impl Group {
         let timeout = self.members.values().map(|m| m.rebalance_timeout_ms).max().unwrap_or(0);
         let initial = self.state == State::Empty;
         self.state = State::PreparingRebalance;
-        self.delaying_initial = initial && self.initial_delay_ms > 0;
-        self.rebalance_deadline_ms = if initial { now + self.initial_delay_ms.min(timeout) } else { now + timeout };
+        self.initial_until_ms = if initial { now + self.initial_delay_ms.min(timeout) } else { now };
+        self.rebalance_deadline_ms = now + timeout;
         effects
     }
 
@@ -299,14 +300,18 @@ impl Group {
         if self.state != State::PreparingRebalance {
             return vec![];
         }
+        // Complete when every known member (and every member id handed out) has joined, after
+        // the initial delay; or at the rebalance timeout without the stragglers.
         let all_joined = self.members.values().all(|m| m.awaiting_join) && self.pending_members.is_empty();
-        let due = now >= self.rebalance_deadline_ms;
-        if !due && (self.delaying_initial || !all_joined) {
+        let timed_out = now >= self.rebalance_deadline_ms;
+        if now < self.initial_until_ms && !timed_out {
+            return vec![];
+        }
+        if !all_joined && !timed_out {
             return vec![];
         }
         // Members that did not rejoin in time leave the group.
         self.members.retain(|_, m| m.awaiting_join);
-        self.pending_members.clear();
         self.static_members.retain(|_, id| self.members.contains_key(id));
         self.generation += 1;
         if self.members.is_empty() {
@@ -520,7 +525,7 @@ impl Group {
             }
             effects.extend(self.after_removal(now));
         }
-        if self.state == State::PreparingRebalance && now >= self.rebalance_deadline_ms {
+        if self.state == State::PreparingRebalance {
             effects.extend(self.try_complete_join(now));
         }
         effects

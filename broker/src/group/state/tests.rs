@@ -137,3 +137,22 @@ fn initial_delay_waits_for_more_members() {
     let effects = g.tick(3001);
     assert_eq!(effects.len(), 2);
 }
+
+#[test]
+fn a_member_id_handed_out_is_waited_for_not_dropped() {
+    // Two consumers start together (JoinGroup v4+): both get ids first.
+    let mut g = Group::new("g", 0);
+    let mut r = req("", None);
+    r.require_known_member_id = true;
+    let a = now(g.join(r.clone(), 0, 1000, 100_000).0).member_id;
+    let b = now(g.join(r.clone(), 0, 1000, 100_000).0).member_id;
+    let mut ra = r.clone();
+    ra.member_id = a.clone();
+    assert!(matches!(g.join(ra, 1, 1000, 100_000).0, JoinOutcome::Wait(_)), "waits for the other id");
+    let mut rb = r;
+    rb.member_id = b.clone();
+    let (o, effects) = g.join(rb, 2, 1000, 100_000);
+    let rb = now(o);
+    assert_eq!((rb.error, rb.generation), (0, 1));
+    assert!(matches!(&effects[..], [Effect::Join(id, res)] if *id == a && res.generation == 1 && res.members.len() == 2));
+}
