@@ -74,6 +74,14 @@ macro_rules! routes {
             matches!(key, $(ApiKey::$key)|*)
         }
 
+        /// Decodes a request body without handling it (for the fuzz target).
+        pub fn decode_only(key: ApiKey, version: i16, body: Bytes) -> Result<(), String> {
+            match key {
+                $(ApiKey::$key => wire::decode::<$req>(body, version).map(|_| ()),)*
+                _ => Ok(()),
+            }
+        }
+
         pub async fn dispatch(b: &Broker, c: &mut Conn, header: &RequestHeader, key: ApiKey, body: Bytes) -> Reply {
             let v = header.request_api_version;
             if !c.authenticated && !matches!(key, ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate) {

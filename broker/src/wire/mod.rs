@@ -52,14 +52,15 @@ pub fn parse(mut frame: Bytes) -> Parsed {
     let unsupported = Parsed::Unsupported { api_key, version, correlation_id };
     let Ok(key) = ApiKey::try_from(api_key) else { return unsupported };
     let served = versions::served(key);
-    // ApiVersions of any version is answered (with error 35 when too new), as Kafka does.
-    let header_version = if key == ApiKey::ApiVersions && version > served.map_or(0, |r| r.max) {
-        key.request_header_version(served.map_or(0, |r| r.max))
-    } else {
-        match served {
-            Some(r) if version >= r.min && version <= r.max => key.request_header_version(version),
-            _ => return unsupported,
-        }
+    // ApiVersions of any version is answered (with error 35 when too new), as Kafka does; its
+    // header is not decoded, since the layout of a future version's header is unknown.
+    if key == ApiKey::ApiVersions && version > served.map_or(0, |r| r.max) {
+        let header = RequestHeader::default().with_request_api_key(api_key).with_request_api_version(version).with_correlation_id(correlation_id);
+        return Parsed::Request { header, key, body: Bytes::new() };
+    }
+    let header_version = match served {
+        Some(r) if version >= r.min && version <= r.max => key.request_header_version(version),
+        _ => return unsupported,
     };
     match RequestHeader::decode(&mut frame, header_version) {
         Ok(header) => Parsed::Request { header, key, body: frame },
