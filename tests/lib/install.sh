@@ -19,3 +19,13 @@ python3 - <<'PY' || { echo "== installing Python packages"; python3 -m pip insta
 import importlib.util, sys
 sys.exit(0 if all(importlib.util.find_spec(m) for m in ("kazoo", "pytest", "confluent_kafka", "kafka")) else 1)
 PY
+
+# kafka-python 2.0.2 (the release Filebeat-era setups still carry) in its own venv, outside the
+# checkout: it probes with ApiVersions v0 and infers the broker release from the ranges.
+KP2_VENV="${STROM_CACHE:-$HOME/.cache/strom}/venv-kafka-python-2.0.2"
+if [ ! -x "$KP2_VENV/bin/python" ] || ! "$KP2_VENV/bin/python" -c 'import kafka, sys; sys.exit(kafka.__version__ != "2.0.2")' 2>/dev/null; then
+  echo "== installing kafka-python 2.0.2 into $KP2_VENV"
+  rm -rf "$KP2_VENV"
+  python3 -m venv "$KP2_VENV"
+  "$KP2_VENV/bin/pip" install -q --disable-pip-version-check kafka-python==2.0.2
+fi
