@@ -171,8 +171,11 @@ impl PartitionLog {
         self.maybe_roll(data.len() as u64, now)?;
         let interval = self.config.index_interval_bytes;
         if let Err(e) = self.active().append(&data, &headers, interval) {
-            // A partial write may be on disk: refuse further appends (the next start cuts the tail).
-            self.failed = Some(format!("write to {} failed: {e}", self.tp));
+            // The segment undid the partial write; if even that failed, refuse further appends
+            // (the next start cuts the tail).
+            if e.kind() == io::ErrorKind::Other {
+                self.failed = Some(format!("write to {} failed: {e}", self.tp));
+            }
             return Err(e.into());
         }
         for h in &headers {

@@ -178,9 +178,13 @@ impl Segment {
         out
     }
 
-    /// Appends batches already carrying their offsets.
+    /// Appends batches already carrying their offsets. When the log write fails (a full disk),
+    /// the file is cut back to its previous length and the segment is as before.
     pub fn append(&mut self, bytes: &[u8], headers: &[BatchHeader], interval: u64) -> io::Result<()> {
-        self.log.write_all(bytes)?;
+        if let Err(e) = self.log.write_all(bytes) {
+            self.log.set_len(self.size).map_err(|undo| io::Error::other(format!("{e}; cutting the partial write failed too: {undo}")))?;
+            return Err(e);
+        }
         let mut pos = self.size;
         let (mut ib, mut tb) = (Vec::new(), Vec::new());
         for h in headers {
@@ -196,11 +200,12 @@ impl Segment {
             pos += h.size() as u64;
             self.next_offset = h.last_offset() + 1;
         }
-        if !ib.is_empty() {
-            self.index_file.write_all(&ib)?;
-        }
-        if !tb.is_empty() {
-            self.time_file.write_all(&tb)?;
+        // Index files are only hints: if writing them fails, empty them so the next start rebuilds
+        // them from the log, and go on with the (correct) in-memory indexes.
+        if (!ib.is_empty() && self.index_file.write_all(&ib).is_err()) || (!tb.is_empty() && self.time_file.write_all(&tb).is_err()) {
+            tracing::warn!(segment = self.base_offset, dir = %self.dir.display(), "index write failed; the indexes will be rebuilt at the next start");
+            let _ = self.index_file.set_len(0);
+            let _ = self.time_file.set_len(0);
         }
         self.size = pos;
         if self.first_append_ms.is_none() {
