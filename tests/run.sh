@@ -23,6 +23,13 @@ if [ -d tests/coordinator ]; then
   STROM_ZK_TARGET=strom python3 -m pytest -q -p no:cacheprovider tests/coordinator
 fi
 
+if [ -d tests/broker ]; then
+  phase "broker with real Kafka clients on strom-coordinator (kcat, confluent-kafka, kafka-python, Java, stromctl)"
+  STROM_KAFKA_TARGET=strom STROM_ZK_TARGET=strom python3 -m pytest -q -p no:cacheprovider tests/broker
+  phase "broker with real Kafka clients on Apache ZooKeeper 3.8"
+  STROM_KAFKA_TARGET=strom STROM_ZK_TARGET=zookeeper python3 -m pytest -q -p no:cacheprovider tests/broker
+fi
+
 phase "the README's run command"
 # Exactly the first command of README.md, from the repository root, then a client's view of it.
 run_cmd=$(grep -m1 -o 'cargo run --release -p strom-coordinator -- examples/local/zoo.cfg' README.md)
@@ -39,12 +46,33 @@ if [ $ok = 1 ]; then
   python3 -c 'from kazoo.client import KazooClient as K; z=K("127.0.0.1:2181"); z.start(10); z.create("/hello", b"world"); assert z.get("/hello")[0] == b"world"; z.stop()'
   curl -sf http://127.0.0.1:8080/commands/monitor | grep -q '"server_state": "standalone"' || ok=0
 fi
+if [ $ok = 1 ]; then
+  # The README's broker command beside it, then stromctl through it.
+  broker_cmd=$(grep -m1 -o 'cargo run --release -p strom-broker -- examples/local/server.properties' README.md)
+  cargo build --release --quiet -p strom-broker -p stromctl
+  $broker_cmd > target/readme-broker.log 2>&1 &
+  broker_pid=$!
+  ok=0
+  for _ in $(seq 1 150); do
+    if target/release/stromctl topics list --timeout 2 >/dev/null 2>&1; then ok=1; break; fi
+    sleep 0.2
+  done
+  if [ $ok = 1 ]; then
+    printf 'one\ntwo\nthree\n' | target/release/stromctl produce --topic readme
+    got=$(target/release/stromctl consume --topic readme --from-beginning --max-messages 3 --timeout-ms 20000 | tr '\n' ' ')
+    [ "$got" = "one two three " ] || { echo "README broker round trip read: $got"; ok=0; }
+  fi
+  kill "$broker_pid" 2>/dev/null || true
+  pkill -f 'strom-broker examples/local/server.properties' 2>/dev/null || true
+  wait "$broker_pid" 2>/dev/null || true
+  [ $ok = 1 ] || { echo "README broker command failed:"; cat target/readme-broker.log; }
+fi
 kill "$readme_pid" 2>/dev/null || true
 pkill -f 'strom-coordinator examples/local/zoo.cfg' 2>/dev/null || true
 wait "$readme_pid" 2>/dev/null || true
 rm -rf .strom
 if [ $ok != 1 ]; then echo "README run command failed:"; cat target/readme-run.log; exit 1; fi
-echo "README run command: served kazoo and the admin endpoint"
+echo "README run commands: the coordinator served kazoo and the admin endpoint; the broker served stromctl"
 
 phase "benchmark smoke runs"
 bash tests/bench.sh --smoke
