@@ -82,6 +82,10 @@ impl Cluster {
                 Err(e) => return Err(ctx(format!("create {p}"))(e)),
             }
         }
+        match client.create(FEATURE, FEATURE_JSON.as_bytes(), &persistent()).await {
+            Ok(_) | Err(zk::Error::NodeExists) => {}
+            Err(e) => return Err(ctx(format!("create {FEATURE}"))(e)),
+        }
         let cluster = Arc::new(Cluster {
             config,
             client: Mutex::new(client),
@@ -163,7 +167,7 @@ impl Cluster {
     /// Tries to become controller: creates `/controller` and bumps `/controller_epoch`.
     async fn elect(&self) {
         let c = self.client().await;
-        let rec = ControllerRecord { version: 1, brokerid: self.config.broker_id, timestamp: crate::log::segment::now_ms().to_string() };
+        let rec = ControllerRecord { version: 2, brokerid: self.config.broker_id, timestamp: crate::log::segment::now_ms().to_string(), kraft_controller_epoch: -1 };
         match c.create(CONTROLLER, &serde_json::to_vec(&rec).expect("json"), &ephemeral()).await {
             Ok(_) => {}
             Err(zk::Error::NodeExists) => return,
@@ -465,6 +469,12 @@ impl Cluster {
                 c.create(&config_path(name), &data, &persistent()).await.map_err(ctx(format!("create config of {name}")))?;
             }
             Err(e) => return Err(ctx(format!("write config of {name}"))(e)),
+        }
+        // Kafka's change notification, for tools and brokers that watch /config/changes.
+        let note = serde_json::to_vec(&ConfigChange { version: 2, entity_path: format!("topics/{name}") }).expect("json");
+        let seq = zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
+        if let Err(e) = c.create(&format!("{CONFIG_CHANGES}/config_change_"), &note, &seq).await {
+            tracing::warn!(topic = name, error = %e, "failed to write the config change notification");
         }
         self.reload().await
     }

@@ -26,8 +26,16 @@ pub const PERSISTENT_PATHS: &[&str] = &[
     "/admin/delete_topics",
     "/isr_change_notification",
     "/log_dir_event_notification",
+    "/latest_producer_id_block",
+    "/config/ips",
+    "/consumers",
     "/cluster",
 ];
+
+pub const FEATURE: &str = "/feature";
+/// `/feature` as a Kafka 3.9 broker in ZooKeeper mode writes it.
+pub const FEATURE_JSON: &str = r#"{"features":{},"version":2,"status":1}"#;
+pub const CONFIG_CHANGES: &str = "/config/changes";
 
 pub fn broker_path(id: i32) -> String {
     format!("{BROKER_IDS}/{id}")
@@ -128,6 +136,19 @@ pub struct ControllerRecord {
     pub version: i32,
     pub brokerid: i32,
     pub timestamp: String,
+    #[serde(rename = "kraftControllerEpoch", default = "minus_one")]
+    pub kraft_controller_epoch: i32,
+}
+
+fn minus_one() -> i32 {
+    -1
+}
+
+/// `/config/changes/config_change_<seq>`: tells brokers an entity's config changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigChange {
+    pub version: i32,
+    pub entity_path: String,
 }
 
 /// `/cluster/id`.

@@ -1,0 +1,143 @@
+"""Several brokers of one cluster (same coordinator, broker ids 0, 1, 2):
+metadata, partition leaders on every broker, producing through one bootstrap
+address and consuming through another."""
+
+import json
+from collections import Counter
+
+from confluent_kafka import TopicPartition
+
+import broker_kafkautil as ku
+
+
+def _leaders(bootstrap, topic):
+    t = ku.topic_metadata(bootstrap, topic)
+    return {p: pm.leader for p, pm in t.partitions.items()}
+
+
+def test_metadata_lists_both_brokers(cluster, extra_brokers, zk_client):
+    b1 = extra_brokers(1)
+    for bootstrap in (cluster.bootstrap, b1.bootstrap):
+        ku.wait_for_brokers(bootstrap, {0, 1})
+        md = ku.admin_client(bootstrap).list_topics(timeout=10)
+        assert {i: (b.host, b.port) for i, b in md.brokers.items()} == {
+            0: ("127.0.0.1", cluster.broker.port),
+            1: ("127.0.0.1", b1.port)}
+        assert md.controller_id == 0            # the first broker stays it
+    r = ku.kcat(b1.bootstrap, "-L", "-J")
+    assert sorted((b["id"], b["name"]) for b in json.loads(r.stdout)["brokers"]) \
+        == [(0, cluster.bootstrap), (1, b1.bootstrap)]
+    assert sorted(zk_client.get_children("/brokers/ids")) == ["0", "1"]
+    reg = json.loads(zk_client.get("/brokers/ids/1")[0])
+    assert reg["endpoints"] == ["PLAINTEXT://%s" % b1.bootstrap]
+
+
+def test_partition_leaders_on_both_brokers(cluster, extra_brokers, topic):
+    b1 = extra_brokers(1)
+    ku.wait_for_brokers(cluster.bootstrap, {0, 1})
+    ku.create_topic(cluster.bootstrap, topic, partitions=6)
+    leaders = _leaders(cluster.bootstrap, topic)
+    # replication factor 1, spread evenly: 3 partitions each
+    assert Counter(leaders.values()) == {0: 3, 1: 3}
+    # the other broker reports the same leaders
+    ku.wait_topic_ready(b1.bootstrap, topic, 6)
+    assert _leaders(b1.bootstrap, topic) == leaders
+
+
+def test_produce_through_one_consume_through_other(cluster, extra_brokers,
+                                                   topic):
+    b1 = extra_brokers(1)
+    ku.wait_for_brokers(cluster.bootstrap, {0, 1})
+    ku.create_topic(cluster.bootstrap, topic, partitions=4)
+    ku.wait_topic_ready(b1.bootstrap, topic, 4)
+    assert set(_leaders(cluster.bootstrap, topic).values()) == {0, 1}
+    values = [b"m%03d" % i for i in range(80)]
+    reports = ku.produce(cluster.bootstrap, topic, values,
+                         keys=[b"k%d" % i for i in range(80)])
+    assert all(err is None for err, _, _ in reports)
+    assert {p for _, p, _ in reports} == {0, 1, 2, 3}
+    msgs = ku.read_topic(b1.bootstrap, topic, 4, 80)
+    assert sorted(m.value() for m in msgs) == values
+    # and the other way round
+    reports = ku.produce(b1.bootstrap, topic, [b"back"], partition=0)
+    assert reports[0][0] is None
+    (m,) = ku.read_partition(cluster.bootstrap, topic, 0, 1,
+                             start=reports[0][2])
+    assert m.value() == b"back"
+
+
+def test_group_across_brokers(cluster, extra_brokers, topic, group):
+    """A consumer group whose partitions are led by both brokers, with the
+    group coordinated by broker 0, bootstrapped through broker 1."""
+    b1 = extra_brokers(1)
+    ku.wait_for_brokers(cluster.bootstrap, {0, 1})
+    ku.create_topic(cluster.bootstrap, topic, partitions=4)
+    for p in range(4):
+        ku.produce(cluster.bootstrap, topic, [b"p%d" % p] * 5, partition=p)
+    c = ku.consumer(b1.bootstrap, group=group)
+    c.subscribe([topic])
+    try:
+        msgs = ku.collect(c, 20, 30)
+        assert Counter(m.partition() for m in msgs) == {0: 5, 1: 5, 2: 5, 3: 5}
+        c.commit(asynchronous=False)
+        committed = c.committed([TopicPartition(topic, p) for p in range(4)],
+                                timeout=10)
+        assert [tp.offset for tp in committed] == [5, 5, 5, 5]
+    finally:
+        c.close()
+
+
+def test_replicated_topic(cluster, extra_brokers, topic, zk_client):
+    """Replication factor 2: both brokers hold every partition and are in
+    its ISR; acks=all writes are readable through either broker."""
+    b1 = extra_brokers(1)
+    ku.wait_for_brokers(cluster.bootstrap, {0, 1})
+    ku.create_topic(cluster.bootstrap, topic, partitions=2,
+                    replication_factor=2)
+
+    def full_isr():
+        t = ku.topic_metadata(cluster.bootstrap, topic)
+        return all(sorted(p.replicas) == [0, 1] and sorted(p.isrs) == [0, 1]
+                   for p in t.partitions.values())
+    ku.wait_until(full_isr, what="ISR [0, 1] on both partitions")
+    assert json.loads(zk_client.get("/brokers/topics/%s" % topic)[0])[
+        "partitions"] in ({"0": [0, 1], "1": [1, 0]}, {"0": [1, 0], "1": [0, 1]})
+    reports = ku.produce(b1.bootstrap, topic, [b"r%d" % i for i in range(20)],
+                         keys=[b"%d" % i for i in range(20)],
+                         conf={"acks": "all"})
+    assert all(err is None for err, _, _ in reports)
+    for bootstrap in (cluster.bootstrap, b1.bootstrap):
+        msgs = ku.read_topic(bootstrap, topic, 2, 20)
+        assert sorted(m.value() for m in msgs) == \
+            sorted(b"r%d" % i for i in range(20))
+    for p in ("0", "1"):
+        st = json.loads(zk_client.get(
+            "/brokers/topics/%s/partitions/%s/state" % (topic, p))[0])
+        assert sorted(st["isr"]) == [0, 1]
+
+
+def test_three_brokers(cluster, extra_brokers, topic, zk_client):
+    b1 = extra_brokers(1)
+    b2 = extra_brokers(2)
+    ku.wait_for_brokers(cluster.bootstrap, {0, 1, 2})
+    ku.wait_for_brokers(b2.bootstrap, {0, 1, 2})
+    ku.create_topic(b2.bootstrap, topic, partitions=3)
+    assert sorted(_leaders(cluster.bootstrap, topic).values()) == [0, 1, 2]
+    ku.produce(b1.bootstrap, topic, [b"x%d" % i for i in range(30)],
+               keys=[b"%d" % i for i in range(30)])
+    assert len(ku.read_topic(b2.bootstrap, topic, 3, 30)) == 30
+
+
+def test_stopped_broker_leaves_the_cluster(cluster, zk_client):
+    """A broker that shuts down removes its registration (an ephemeral
+    node) and disappears from Metadata."""
+    b1 = cluster.start_broker(1)
+    try:
+        ku.wait_for_brokers(cluster.bootstrap, {0, 1})
+        _, stat = zk_client.get("/brokers/ids/1")
+        assert stat.ephemeralOwner != 0
+    finally:
+        cluster.stop_broker(1)
+    ku.wait_for_brokers(cluster.bootstrap, {0})
+    assert zk_client.exists("/brokers/ids/1") is None
+    assert b1.proc is None
