@@ -8,6 +8,7 @@ use kafka_protocol::error::ResponseError;
 
 use crate::cluster::metadata::Snapshot;
 use crate::cluster::zk::Cluster;
+use crate::cluster::znodes::uuid_to_string;
 use crate::config::BrokerConfig;
 use crate::group::coordinator::GroupCoordinator;
 use crate::log::manager::{LogManager, SharedLog};
@@ -59,17 +60,12 @@ impl Broker {
         if p.leader != self.id() {
             return Err(err(ResponseError::NotLeaderOrFollower));
         }
-        match self.logs.get(&TopicPartition::new(topic, partition)) {
-            Some(l) => Ok((l, p.leader_epoch)),
-            None => {
-                let tp = TopicPartition::new(topic, partition);
-                match self.logs.get_or_create(&tp, self.log_config(&t.config)) {
-                    Ok(l) => Ok((l, p.leader_epoch)),
-                    Err(e) => {
-                        tracing::error!(partition = %tp, error = %e, "cannot open log");
-                        Err(err(ResponseError::KafkaStorageError))
-                    }
-                }
+        let tp = TopicPartition::new(topic, partition);
+        match self.logs.get_or_create(&tp, self.log_config(&t.config), &uuid_to_string(&t.id)) {
+            Ok(l) => Ok((l, p.leader_epoch)),
+            Err(e) => {
+                tracing::error!(partition = %tp, error = %e, "cannot open log");
+                Err(err(ResponseError::KafkaStorageError))
             }
         }
     }
@@ -86,7 +82,7 @@ impl Broker {
                     continue;
                 }
                 let tp = TopicPartition::new(t.name.clone(), i as i32);
-                if let Err(e) = self.logs.get_or_create(&tp, cfg.clone()) {
+                if let Err(e) = self.logs.get_or_create(&tp, cfg.clone(), &uuid_to_string(&t.id)) {
                     tracing::error!(partition = %tp, error = %e, "cannot open log");
                 }
             }

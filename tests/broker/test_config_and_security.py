@@ -126,3 +126,24 @@ def test_retention_deletes_old_segments_in_the_background(make_cluster):
     lo, _ = cons.get_watermark_offsets(TopicPartition("short", 0), timeout=10)
     assert lo >= 40, lo
     cons.close()
+
+
+def test_a_recreated_topic_starts_empty(cluster, topic):
+    """Delete and re-create a topic of the same name at once: the new topic has none of the
+    old records (the log directory carries the topic id, as Kafka's partition.metadata)."""
+    b = cluster.bootstrap
+    a = ku.admin_client(b)
+    ku.create_topic(b, topic, partitions=1)
+    ku.produce(b, topic, [b"old-%d" % i for i in range(10)])
+    for f in a.delete_topics([topic]).values():
+        f.result(30)
+    ku.wait_until(lambda: topic not in a.list_topics(timeout=10).topics, what="topic gone")
+    ku.create_topic(b, topic, partitions=1)
+    ku.produce(b, topic, [b"new"])
+    cons = Consumer({"bootstrap.servers": b, "group.id": "recreated"})
+    ku.wait_until(lambda: cons.get_watermark_offsets(TopicPartition(topic, 0), timeout=10) == (0, 1),
+                  what="offsets (0, 1) for the new topic")
+    cons.assign([TopicPartition(topic, 0, 0)])
+    m = cons.poll(15)
+    cons.close()
+    assert m is not None and m.value() == b"new"

@@ -111,16 +111,30 @@ impl LogManager {
         self.dirs.iter().min_by_key(|d| count(d)).expect("at least one log dir")
     }
 
-    pub fn get_or_create(&self, tp: &TopicPartition, config: LogConfig) -> io::Result<SharedLog> {
+    /// The partition's log, created if missing. A log whose recorded topic id differs from
+    /// `topic_id` belongs to a deleted topic of the same name and is replaced.
+    pub fn get_or_create(&self, tp: &TopicPartition, config: LogConfig, topic_id: &str) -> io::Result<SharedLog> {
         if let Some(l) = self.get(tp) {
-            return Ok(l);
+            let recorded = l.lock().expect("log lock").topic_id.clone();
+            match recorded {
+                Some(r) if r != topic_id => {
+                    tracing::info!(partition = %tp, old = r, new = topic_id, "log belongs to an earlier topic of the same name; replacing it");
+                    self.delete(tp)?;
+                }
+                Some(_) => return Ok(l),
+                None => {
+                    l.lock().expect("log lock").set_topic_id(topic_id)?;
+                    return Ok(l);
+                }
+            }
         }
         let dir = self.pick_dir().to_path_buf();
         let mut logs = self.logs.write().expect("logs lock");
         if let Some(l) = logs.get(tp) {
             return Ok(l.clone());
         }
-        let (log, _) = PartitionLog::open(&dir, tp.clone(), config)?;
+        let (mut log, _) = PartitionLog::open(&dir, tp.clone(), config)?;
+        log.set_topic_id(topic_id)?;
         let shared = Arc::new(Mutex::new(log));
         logs.insert(tp.clone(), shared.clone());
         tracing::info!(partition = %tp, dir = %dir.display(), "created log");

@@ -12,6 +12,8 @@ use super::segment::{now_ms, Segment};
 use super::{LogConfig, TopicPartition};
 
 const LOG_START_FILE: &str = "log-start-offset";
+/// Kafka's `partition.metadata`: the topic id the directory belongs to.
+const PARTITION_METADATA: &str = "partition.metadata";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
@@ -54,6 +56,8 @@ pub struct PartitionLog {
     last_flush: Instant,
     /// Set after a write failed: the partition refuses appends until the broker restarts.
     pub failed: Option<String>,
+    /// The topic id recorded in `partition.metadata` (absent in directories of older brokers).
+    pub topic_id: Option<String>,
 }
 
 /// What opening found, for the log.
@@ -87,6 +91,9 @@ impl PartitionLog {
             unflushed: 0,
             last_flush: Instant::now(),
             failed: None,
+            topic_id: std::fs::read_to_string(dir.join(PARTITION_METADATA))
+                .ok()
+                .and_then(|s| s.lines().find_map(|l| l.strip_prefix("topic_id:").map(|v| v.trim().to_string()))),
         };
         let mut report = OpenReport::default();
         let last = bases.len().saturating_sub(1);
@@ -112,6 +119,15 @@ impl PartitionLog {
         log.high_watermark = log.next_offset;
         report.segments = log.segments.len();
         Ok((log, report))
+    }
+
+    /// Records the topic id the directory belongs to (written once, like Kafka).
+    pub fn set_topic_id(&mut self, id: &str) -> io::Result<()> {
+        let tmp = self.dir.join(format!("{PARTITION_METADATA}.tmp"));
+        std::fs::write(&tmp, format!("version: 0\ntopic_id: {id}\n"))?;
+        std::fs::rename(&tmp, self.dir.join(PARTITION_METADATA))?;
+        self.topic_id = Some(id.to_string());
+        Ok(())
     }
 
     fn note_appended(&mut self, h: &BatchHeader) {
