@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Benchmarks: our figures next to the reference system's, measured in the same run.
-# Prints, asserts nothing. Usage: tests/bench.sh [--smoke] [coordinator]
+# Prints, asserts nothing about speed. Usage: tests/bench.sh [--smoke] [coordinator] [broker]
+#   (no name: both)
 #   --smoke   tiny load on a debug build, so tests/run.sh keeps the tooling working.
+#   coordinator  strom-coordinator vs Apache ZooKeeper 3.8 (strom-zkbench); BENCH_SECONDS per run
+#   broker       strom-broker (on strom-coordinator) vs Apache Kafka 4.x (one KRaft node) with Kafka's
+#                own Java tools; BENCH_RECORDS records per 100 B produce run (a quarter as many of
+#                1 KiB). It exits non-zero, after the table, only when a tool run fails outright.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -13,22 +18,50 @@ for a in "$@"; do
     *) names+=("$a") ;;
   esac
 done
-[ ${#names[@]} -gt 0 ] || names=(coordinator)
+[ ${#names[@]} -gt 0 ] || names=(coordinator broker)
+
+for n in "${names[@]}"; do
+  case "$n" in coordinator|broker) ;; *) echo "unknown benchmark: $n (known: coordinator, broker)" >&2; exit 2 ;; esac
+done
 
 bash tests/lib/install.sh
 source tests/lib/servers.sh
+source tests/lib/kafka.sh
 
+# One cargo build for every benchmark asked for.
+pkgs=(-p strom-coordinator)
+for n in "${names[@]}"; do if [ "$n" = broker ]; then pkgs+=(-p strom-broker); fi; done
 if [ "$SMOKE" = 1 ]; then
-  cargo build --quiet -p strom-coordinator --bins
+  cargo build --quiet "${pkgs[@]}" --bins
   BIN="$ROOT/target/debug"; SECS=0.3; CLIENTS="1 2"; MIXES="70"
 else
-  cargo build --quiet --release -p strom-coordinator --bins
+  cargo build --quiet --release "${pkgs[@]}" --bins
   BIN="$ROOT/target/release"; SECS=${BENCH_SECONDS:-10}; CLIENTS="1 32"; MIXES="100 0 70"
 fi
 
 WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+PIDS=()        # servers, stopped first
+LATE_PIDS=()   # coordinators the servers above use, stopped after them
+# stop_pids PID...: SIGTERM to all, wait up to 30s (they were started from command substitutions,
+# so they are not this shell's children to `wait` for), then SIGKILL what is left.
+stop_pids() {
+  local p i alive
+  for p in "$@"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  for i in $(seq 1 150); do
+    alive=()
+    for p in "$@"; do if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then alive+=("$p"); fi; done
+    [ ${#alive[@]} = 0 ] && return 0
+    sleep 0.2
+  done
+  for p in "${alive[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+}
+cleanup() {
+  stop_pids "${PIDS[@]:-}"
+  stop_pids "${LATE_PIDS[@]:-}"
+  wait 2>/dev/null || true
+  if declare -F br_save_logs >/dev/null; then br_save_logs; fi
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
+}
 trap cleanup EXIT
 
 bench_coordinator() {
@@ -51,9 +84,222 @@ bench_coordinator() {
   echo "RSS after load: strom $(rss_mib "$spid") MiB, zookeeper $(rss_mib "$zpid") MiB"
 }
 
+# --- broker ---------------------------------------------------------------------------------------
+# Kafka's own load tools from the Kafka 4.x jars (one client, one set of settings) against
+# strom-broker on strom-coordinator and against Apache Kafka 4.x (one combined KRaft node), started
+# side by side on loopback. Results go in BR["target|key"]; rows are printed in BR_KEYS order.
+declare -A BR=()
+BR_KEYS=(); BR_LABELS=()
+BR_TOOL_OPTS="-Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true"
+if [ "$SMOKE" = 1 ]; then BR_TOOL_OPTS+=" -XX:TieredStopAtLevel=1"; fi   # quicker JVM start-up for tiny runs
+BR_LOGS="$ROOT/target/bench-logs/broker"   # tool output and server logs of the last run, kept
+
+br_row() { BR_KEYS+=("$1"); BR_LABELS+=("$2"); }   # KEY LABEL
+
+# br_tool TARGET NAME CLASS ARGS...: one run of org.apache.kafka.tools.CLASS, its output in
+# $BR_LOGS/TARGET-NAME.log. Error lines are shown; a non-zero exit counts as a failed run.
+br_tool() {
+  local target=$1 name=$2 cls=$3 out rc=0 errs
+  shift 3
+  out="$BR_LOGS/$target-$name.log"
+  # shellcheck disable=SC2086
+  timeout "$BR_TOOL_TIMEOUT" java $BR_TOOL_OPTS -Dlog4j2.configurationFile="$BR_LOGS/tools-log4j2.properties" \
+    -cp "$BR_CP" "org.apache.kafka.tools.$cls" "$@" >"$out" 2>&1 || rc=$?
+  errs=$(grep -cE 'Exception|ERROR|WARN' "$out" || true)
+  if [ "$rc" != 0 ] || [ "$errs" != 0 ]; then
+    echo "  $cls $name against $target: exit $rc, $errs warning/error line(s) (${out#"$ROOT"/}):" >&2
+    { grep -m 6 -E 'Exception|ERROR|WARN' "$out" || tail -n 6 "$out"; } | cut -c1-300 | sed 's/^/    /' >&2
+  fi
+  if [ "$rc" != 0 ]; then BROKER_FAILED=$((BROKER_FAILED + 1)); return 1; fi
+}
+
+# br_create_topics BOOTSTRAP TOPIC...: 3 partitions, replication 1, through the Admin API
+# (confluent-kafka, the same calls for both brokers), then waits until every partition has a leader.
+br_create_topics() {
+  python3 - "$@" <<'PY'
+import sys, time
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+bootstrap, topics = sys.argv[1], sys.argv[2:]
+admin = AdminClient({"bootstrap.servers": bootstrap})
+deadline = time.time() + 60
+pending = list(topics)
+while pending:
+    futures = admin.create_topics([NewTopic(t, num_partitions=3, replication_factor=1) for t in pending],
+                                  operation_timeout=30)
+    retry = []
+    for t, f in futures.items():
+        try:
+            f.result()
+        except KafkaException as e:
+            err = e.args[0]
+            if err.name() == "TOPIC_ALREADY_EXISTS":
+                continue
+            if time.time() > deadline:
+                sys.exit("creating topic %s on %s: %s" % (t, bootstrap, err))
+            retry.append(t)
+    pending = retry
+    if pending:
+        time.sleep(0.5)
+while True:
+    md = admin.list_topics(timeout=10)
+    if all(t in md.topics and md.topics[t].error is None and len(md.topics[t].partitions) == 3
+           and all(p.leader >= 0 for p in md.topics[t].partitions.values()) for t in topics):
+        break
+    if time.time() > deadline:
+        sys.exit("topics on %s not ready after 60s: %s" % (bootstrap, topics))
+    time.sleep(0.2)
+PY
+}
+
+br_save_logs() {
+  [ -d "$BR_LOGS" ] || return 0
+  cp "$WORK/strom-coordinator/server.log" "$BR_LOGS/strom-coordinator.log" 2>/dev/null || true
+  cp "$WORK/strom-broker/server.log" "$BR_LOGS/strom-broker.log" 2>/dev/null || true
+  cp "$WORK/kafka/server.log" "$BR_LOGS/kafka.log" 2>/dev/null || true
+}
+
+bench_broker() {
+  local kv zp zap bp kp kcp zpid bpid kpid n100 sizes e2e e2e_acks size n acks a target out line i
+  local -a f
+  local -A boot=()
+  kv=$(kafka_version 4)
+  kafka_fetch 4
+  BR_CP=$(kafka_classpath 4)
+  if [ "$SMOKE" = 1 ]; then
+    n100=${BENCH_RECORDS:-400}; sizes="100"; e2e=50; e2e_acks="1"; BR_TOOL_TIMEOUT=120
+  else
+    n100=${BENCH_RECORDS:-2000000}; sizes="100 1024"; e2e=${BENCH_E2E_RECORDS:-5000}; e2e_acks="1 all"; BR_TOOL_TIMEOUT=600
+  fi
+  rm -rf "$BR_LOGS"; mkdir -p "$BR_LOGS"
+  printf '%s\n' 'status = error' 'appender.err.type = Console' 'appender.err.name = STDERR' \
+    'appender.err.target = SYSTEM_ERR' 'appender.err.layout.type = PatternLayout' \
+    'appender.err.layout.pattern = [%d] %p %m (%c)%n' 'rootLogger.level = warn' \
+    'rootLogger.appenderRef.err.ref = STDERR' > "$BR_LOGS/tools-log4j2.properties"
+
+  zp=$(free_port); zap=$(free_port); bp=$(free_port); kp=$(free_port); kcp=$(free_port)
+  zpid=$(start_strom_zk "$BIN" "$WORK/strom-coordinator" "$zp" "$zap"); LATE_PIDS+=("$zpid")
+  wait_ruok "$zp"
+  mkdir -p "$WORK/strom-broker"
+  # The settings tests/lib/kafka.sh gives Kafka, minus the KRaft keys.
+  printf '%s\n' "broker.id=0" "listeners=PLAINTEXT://127.0.0.1:$bp" "advertised.listeners=PLAINTEXT://127.0.0.1:$bp" \
+    "log.dirs=$WORK/strom-broker/logs" "zookeeper.connect=127.0.0.1:$zp" "num.partitions=3" \
+    "default.replication.factor=1" "offsets.topic.replication.factor=1" \
+    "transaction.state.log.replication.factor=1" "transaction.state.log.min.isr=1" \
+    "group.initial.rebalance.delay.ms=0" "auto.create.topics.enable=true" > "$WORK/strom-broker/server.properties"
+  "$BIN/strom-broker" "$WORK/strom-broker/server.properties" >"$WORK/strom-broker/server.log" 2>&1 &
+  bpid=$!; PIDS+=("$bpid")
+  kafka_wait_ready "$bp" 60 || { tail -n 30 "$WORK/strom-broker/server.log" >&2; return 1; }
+  # A cluster id written ahead saves kafka.sh a JVM start (StorageTool random-uuid).
+  mkdir -p "$WORK/kafka"
+  python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))' \
+    > "$WORK/kafka/server.properties.cluster-id"
+  kpid=$(kafka_start_kraft 4 "$WORK/kafka" "$kp" "$kcp" 1 num.partitions=3 2>"$WORK/kafka-start.err") \
+    || { cat "$WORK/kafka-start.err" >&2; return 1; }
+  PIDS+=("$kpid")
+  boot[strom]="127.0.0.1:$bp"; boot[kafka]="127.0.0.1:$kp"
+
+  local topics=(bench-e2e)
+  for size in $sizes; do topics+=("bench-$size-acks1" "bench-$size-acksall"); done
+  for target in strom kafka; do br_create_topics "${boot[$target]}" "${topics[@]}"; done
+
+  echo "broker benchmark: strom-broker (on strom-coordinator) vs Apache Kafka $kv (one KRaft broker+controller node), same machine"
+  echo "  client: Kafka $kv's own tools (ProducerPerformance, ConsumerPerformance, EndToEndLatency), client defaults"
+  echo "  apart from acks; topics of 3 partitions, replication 1; neither broker fsyncs per write (Kafka's defaults)"
+  local load="$n100 x 100 B"
+  if [[ " $sizes " == *" 1024 "* ]]; then load+=" and $((n100 / 4)) x 1 KiB"; fi
+  echo "  load: $load records per produce run, $e2e round trips for latency; MB = 2^20 B"
+  if [ "$SMOKE" = 1 ]; then echo "  (smoke: debug build, tiny load; the figures mean nothing)"; fi
+  br_row rss0 "RSS idle, MiB"
+  BR["strom|rss0"]=$(rss_mib "$bpid"); BR["kafka|rss0"]=$(rss_mib "$kpid")
+
+  # Produce: one producer, unthrottled.
+  for size in $sizes; do
+    n=$n100; [ "$size" = 100 ] || n=$((n100 / 4))
+    for acks in 1 -1; do
+      a=$acks; [ "$acks" = -1 ] && a=all
+      br_row "p$size$a-mb" "produce $size B acks=$acks, MB/s"
+      br_row "p$size$a-rec" "produce $size B acks=$acks, records/s"
+      for target in strom kafka; do
+        out="$BR_LOGS/$target-produce-$size-acks$a.log"
+        BR["$target|p$size$a-mb"]=failed; BR["$target|p$size$a-rec"]=failed
+        br_tool "$target" "produce-$size-acks$a" ProducerPerformance --topic "bench-$size-acks$a" \
+          --num-records "$n" --record-size "$size" --throughput -1 \
+          --producer-props "bootstrap.servers=${boot[$target]}" "acks=$acks" || continue
+        # "N records sent, R records/sec (M MB/sec), A ms avg latency, ..."
+        line=$(grep 'records sent' "$out" | tail -n 1 || true)
+        BR["$target|p$size$a-rec"]=$(sed -nE 's/.* records sent, ([0-9.]+) records\/sec.*/\1/p' <<<"$line" | awk '{printf "%.0f", $1}')
+        BR["$target|p$size$a-mb"]=$(sed -nE 's/.*\(([0-9.]+) MB\/sec\).*/\1/p' <<<"$line")
+      done
+    done
+  done
+
+  # Consume what the acks=1 runs wrote, from the start, one consumer in a fresh group.
+  for size in $sizes; do
+    n=$n100; [ "$size" = 100 ] || n=$((n100 / 4))
+    br_row "c$size-mb" "consume $size B, MB/s"
+    br_row "c$size-rec" "consume $size B, records/s"
+    br_row "c$size-fmb" "consume $size B, MB/s after join"
+    br_row "c$size-join" "consume $size B, group join ms"
+    for target in strom kafka; do
+      out="$BR_LOGS/$target-consume-$size.log"
+      BR["$target|c$size-mb"]=failed; BR["$target|c$size-rec"]=failed
+      BR["$target|c$size-fmb"]=failed; BR["$target|c$size-join"]=failed
+      br_tool "$target" "consume-$size" ConsumerPerformance --bootstrap-server "${boot[$target]}" \
+        --topic "bench-$size-acks1" --messages "$n" --group "bench-consume-$size" --timeout 30000 || continue
+      # start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec,
+      # rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
+      line=$(grep -A1 '^start.time' "$out" | tail -n 1 || true)
+      IFS=',' read -r -a f <<<"$line"
+      [ "${#f[@]}" -ge 10 ] || continue
+      BR["$target|c$size-mb"]=$(awk '{printf "%.2f", $1}' <<<"${f[3]}")
+      BR["$target|c$size-rec"]=$(awk '{printf "%.0f", $1}' <<<"${f[5]}")
+      BR["$target|c$size-join"]=$(awk '{printf "%.0f", $1}' <<<"${f[6]}")
+      BR["$target|c$size-fmb"]=$(awk '{printf "%.2f", $1}' <<<"${f[8]}")
+      if [ "$(tr -d ' ' <<<"${f[4]}")" != "$n" ]; then
+        echo "  ConsumerPerformance consume-$size against $target: read$(tr -s ' ' <<<"${f[4]}") of $n records" >&2
+        BR["$target|c$size-rec"]="${BR["$target|c$size-rec"]}*"
+      fi
+    done
+  done
+
+  # End-to-end latency: one 100 B record at a time, sent synchronously, then polled back.
+  for a in $e2e_acks; do
+    br_row "e$a-p50" "e2e latency acks=$a, p50 ms"
+    br_row "e$a-p99" "e2e latency acks=$a, p99 ms"
+    br_row "e$a-avg" "e2e latency acks=$a, mean ms"
+    for target in strom kafka; do
+      out="$BR_LOGS/$target-e2e-acks$a.log"
+      BR["$target|e$a-p50"]=failed; BR["$target|e$a-p99"]=failed; BR["$target|e$a-avg"]=failed
+      br_tool "$target" "e2e-acks$a" EndToEndLatency "${boot[$target]}" bench-e2e "$e2e" "$a" 100 || continue
+      # "Avg latency: X ms" / "Percentiles: 50th = A, 99th = B, 99.9th = C"
+      BR["$target|e$a-avg"]=$(sed -nE 's/^Avg latency: ([0-9.]+) ms.*/\1/p' "$out" | awk '{printf "%.2f", $1}')
+      BR["$target|e$a-p50"]=$(sed -nE 's/^Percentiles: 50th = ([0-9]+),.*/\1/p' "$out")
+      BR["$target|e$a-p99"]=$(sed -nE 's/^Percentiles: .*, 99th = ([0-9]+),.*/\1/p' "$out")
+    done
+  done
+
+  br_row rss1 "RSS after load, MiB"
+  BR["strom|rss1"]=$(rss_mib "$bpid"); BR["kafka|rss1"]=$(rss_mib "$kpid")
+
+  echo
+  printf '%-36s %14s %14s\n' "" "strom-broker" "kafka $kv"
+  for i in "${!BR_KEYS[@]}"; do
+    printf '%-36s %14s %14s\n' "${BR_LABELS[$i]}" "${BR["strom|${BR_KEYS[$i]}"]:-?}" "${BR["kafka|${BR_KEYS[$i]}"]:-?}"
+  done
+  echo "  RSS: the strom-broker process only (strom-coordinator, not counted: $(rss_mib "$zpid") MiB); Kafka: its one JVM"
+  echo "  ($KAFKA_HEAP_OPTS). e2e p50/p99 are whole milliseconds, truncated, as EndToEndLatency prints them."
+  if grep -q '\*' <<<"${BR[*]}"; then echo "  * fewer records read than written (see above)"; fi
+  if declare -F br_save_logs >/dev/null; then br_save_logs; fi
+  echo "  tool output and server logs: ${BR_LOGS#"$ROOT"/}/"
+}
+
+BROKER_FAILED=0
 for n in "${names[@]}"; do
   case "$n" in
     coordinator) bench_coordinator ;;
-    *) echo "unknown benchmark: $n (known: coordinator)" >&2; exit 2 ;;
+    broker) bench_broker ;;
+    *) echo "unknown benchmark: $n (known: coordinator, broker)" >&2; exit 2 ;;
   esac
 done
+[ "$BROKER_FAILED" = 0 ] || { echo "broker benchmark: $BROKER_FAILED tool run(s) failed (see above)" >&2; exit 1; }

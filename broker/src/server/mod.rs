@@ -38,7 +38,11 @@ impl Running {
         for t in &self.tasks {
             t.abort();
         }
-        self.broker.cluster.close().await;
+        // Deregistering is a courtesy (the session's expiry does it too): never wait long for an
+        // unreachable coordinator.
+        if tokio::time::timeout(std::time::Duration::from_secs(3), self.broker.cluster.close()).await.is_err() {
+            tracing::warn!("coordinator unreachable at shutdown; the registration goes when the session expires");
+        }
         self.broker.logs.close_all();
         tracing::info!("broker stopped");
     }
