@@ -216,8 +216,13 @@ impl Segment {
 
     pub fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
         let len = len.min(self.size.saturating_sub(pos) as usize);
-        let mut buf = vec![0u8; len];
-        self.log.read_exact_at(&mut buf, pos)?;
+        // Read straight into the buffer's spare capacity (no zero-fill of megabytes first).
+        let mut buf = Vec::with_capacity(len);
+        let mut reader = std::io::Read::take(PositionedReader { file: &self.log, pos }, len as u64);
+        std::io::Read::read_to_end(&mut reader, &mut buf)?;
+        if buf.len() < len {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "segment shorter than expected"));
+        }
         Ok(buf)
     }
 
@@ -291,5 +296,19 @@ impl Segment {
             pos += h.size() as u64;
         }
         Ok(())
+    }
+}
+
+/// `Read` over a file from a position, with `pread` (no shared file offset).
+struct PositionedReader<'a> {
+    file: &'a File,
+    pos: u64,
+}
+
+impl Read for PositionedReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }
