@@ -6,6 +6,7 @@
 //! deterministic state machine) and `watches`.
 
 pub mod config;
+pub mod consensus;
 pub mod processor;
 pub mod proto;
 pub mod server;

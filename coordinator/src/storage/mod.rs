@@ -294,10 +294,8 @@ pub fn purge_old(snap_dir: &Path, log_dir: &Path, retain: usize) {
     let logs = list(log_dir, "log");
     for w in logs.windows(2) {
         // Every record of w[0] is older than the next file's first zxid.
-        if w[1].0 <= keep_from + 1 {
-            if fs::remove_file(&w[0].1).is_ok() {
-                tracing::info!(file = %w[0].1.display(), "purged old transaction log");
-            }
+        if w[1].0 <= keep_from + 1 && fs::remove_file(&w[0].1).is_ok() {
+            tracing::info!(file = %w[0].1.display(), "purged old transaction log");
         }
     }
 }

@@ -1,0 +1,73 @@
+//! Consensus for the ensemble: a Raft core that does no I/O.
+//!
+//! The core is driven by three inputs — `tick()` (time passes), `step(msg)` (a message arrived),
+//! `propose(data)` (a client write) — and hands back a `Ready`: what to persist (hard state, log
+//! entries, a truncation), what to send, and what became committed. The caller persists before it
+//! sends (so a vote or an acknowledgement is never given for state that a crash could lose), then
+//! calls `advance()`. A deterministic simulation (`sim` tests) drives the same code with a lossy,
+//! reordering, duplicating network and crashes over many seeds.
+//!
+//! Leader election follows Raft with pre-vote and check-quorum: a candidate must have a log at
+//! least as up to date as a majority (last term, then last index: ZooKeeper's epoch-then-zxid
+//! order), a server cut off from a majority stops acting as leader within an election timeout, and
+//! a server rejoining after a partition cannot depose a healthy leader.
+
+pub mod raft;
+
+#[cfg(test)]
+mod sim;
+
+pub type NodeId = u64;
+
+/// One log entry. `index` starts at 1; `term` is the leader's term when it was proposed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub term: u64,
+    pub index: u64,
+    pub data: Vec<u8>,
+}
+
+/// What must survive a crash besides the log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HardState {
+    pub term: u64,
+    pub voted_for: Option<NodeId>,
+    pub commit: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A (pre-)vote request. Pre-votes do not change anyone's term.
+    Vote { term: u64, last_index: u64, last_term: u64, pre: bool },
+    VoteReply { term: u64, granted: bool, pre: bool },
+    /// Replication and heartbeat.
+    Append { term: u64, prev_index: u64, prev_term: u64, entries: Vec<Entry>, commit: u64 },
+    /// `matched`: the follower's log matches the leader's up to this index (on success), or a hint
+    /// where to retry from (on rejection).
+    AppendReply { term: u64, success: bool, matched: u64 },
+}
+
+impl Message {
+    pub fn term(&self) -> u64 {
+        match self {
+            Message::Vote { term, .. } | Message::VoteReply { term, .. } | Message::Append { term, .. } | Message::AppendReply { term, .. } => *term,
+        }
+    }
+}
+
+/// Work for the caller, in order: persist `hard_state`, truncate the log from `truncate_from`,
+/// append `entries`, then send `messages`, then apply `committed`.
+#[derive(Debug, Default)]
+pub struct Ready {
+    pub hard_state: Option<HardState>,
+    pub truncate_from: Option<u64>,
+    pub entries: Vec<Entry>,
+    pub messages: Vec<(NodeId, NodeId, Message)>,
+    pub committed: Vec<Entry>,
+}
+
+impl Ready {
+    pub fn is_empty(&self) -> bool {
+        self.hard_state.is_none() && self.truncate_from.is_none() && self.entries.is_empty() && self.messages.is_empty() && self.committed.is_empty()
+    }
+}

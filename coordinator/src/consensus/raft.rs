@@ -1,0 +1,465 @@
+//! The Raft state machine of one server. Deterministic: randomness comes from a seeded generator,
+//! time from `tick()`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Entry, HardState, Message, NodeId, Ready};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub id: NodeId,
+    pub voters: Vec<NodeId>,
+    /// Ticks without a leader before a follower campaigns (randomized up to twice this).
+    pub election_ticks: u32,
+    /// Ticks between a leader's heartbeats.
+    pub heartbeat_ticks: u32,
+    /// Entries per append message.
+    pub max_batch: usize,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Follower,
+    PreCandidate,
+    Candidate,
+    Leader,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Progress {
+    next: u64,
+    matched: u64,
+    /// Heard from since the last check-quorum round.
+    active: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ProposeError {
+    NotLeader { leader: Option<NodeId> },
+}
+
+pub struct Raft {
+    cfg: Config,
+    rng: u64,
+    pub term: u64,
+    pub voted_for: Option<NodeId>,
+    pub commit: u64,
+    applied: u64,
+    log: Vec<Entry>,
+    pub role: Role,
+    pub leader: Option<NodeId>,
+    elapsed: u32,
+    timeout: u32,
+    votes: BTreeMap<NodeId, bool>,
+    progress: BTreeMap<NodeId, Progress>,
+    // Not yet handed out in a Ready:
+    msgs: Vec<(NodeId, NodeId, Message)>,
+    hs_sent: HardState,
+    unstable_from: u64,
+    truncate_from: Option<u64>,
+}
+
+impl Raft {
+    /// A server starting from its persisted state (all empty for a new server).
+    pub fn restore(cfg: Config, hs: HardState, log: Vec<Entry>) -> Raft {
+        let rng = cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let next = log.len() as u64 + 1;
+        let mut r = Raft {
+            cfg,
+            rng,
+            term: hs.term,
+            voted_for: hs.voted_for,
+            commit: hs.commit,
+            applied: 0,
+            log,
+            role: Role::Follower,
+            leader: None,
+            elapsed: 0,
+            timeout: 0,
+            votes: BTreeMap::new(),
+            progress: BTreeMap::new(),
+            msgs: Vec::new(),
+            hs_sent: hs,
+            unstable_from: next,
+            truncate_from: None,
+        };
+        debug_assert!(r.log.iter().enumerate().all(|(i, e)| e.index == i as u64 + 1));
+        r.reset_timeout();
+        r
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.cfg.id
+    }
+
+    pub fn last_index(&self) -> u64 {
+        self.log.len() as u64
+    }
+
+    pub fn last_term(&self) -> u64 {
+        self.log.last().map_or(0, |e| e.term)
+    }
+
+    pub fn term_at(&self, index: u64) -> Option<u64> {
+        if index == 0 {
+            return Some(0);
+        }
+        self.log.get(index as usize - 1).map(|e| e.term)
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.log
+    }
+
+    fn quorum(&self) -> usize {
+        self.cfg.voters.len() / 2 + 1
+    }
+
+    fn peers(&self) -> Vec<NodeId> {
+        self.cfg.voters.iter().copied().filter(|v| *v != self.cfg.id).collect()
+    }
+
+    fn random(&mut self) -> u64 {
+        // xorshift64*
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn reset_timeout(&mut self) {
+        self.elapsed = 0;
+        let e = self.cfg.election_ticks.max(1);
+        self.timeout = e + (self.random() % e as u64) as u32;
+    }
+
+    fn send(&mut self, to: NodeId, m: Message) {
+        self.msgs.push((self.cfg.id, to, m));
+    }
+
+    fn become_follower(&mut self, term: u64, leader: Option<NodeId>) {
+        if term > self.term {
+            self.term = term;
+            self.voted_for = None;
+        }
+        self.role = Role::Follower;
+        self.leader = leader;
+        self.votes.clear();
+        self.reset_timeout();
+    }
+
+    /// Starts an election: first a pre-vote round that changes no term.
+    fn campaign(&mut self, pre: bool) {
+        if !self.cfg.voters.contains(&self.cfg.id) {
+            return;
+        }
+        self.votes.clear();
+        self.leader = None;
+        self.reset_timeout();
+        let term = if pre {
+            self.role = Role::PreCandidate;
+            self.term + 1
+        } else {
+            self.role = Role::Candidate;
+            self.term += 1;
+            self.voted_for = Some(self.cfg.id);
+            self.term
+        };
+        self.votes.insert(self.cfg.id, true);
+        if self.votes.len() >= self.quorum() {
+            if pre {
+                self.campaign(false);
+            } else {
+                self.become_leader();
+            }
+            return;
+        }
+        let (last_index, last_term) = (self.last_index(), self.last_term());
+        for p in self.peers() {
+            self.send(p, Message::Vote { term, last_index, last_term, pre });
+        }
+    }
+
+    fn become_leader(&mut self) {
+        self.role = Role::Leader;
+        self.leader = Some(self.cfg.id);
+        self.elapsed = 0;
+        let next = self.last_index() + 1;
+        self.progress = self.peers().into_iter().map(|p| (p, Progress { next, matched: 0, active: true })).collect();
+        // An entry of the new term, so that earlier terms' entries can commit.
+        self.append_local(Vec::new());
+        self.broadcast_append();
+    }
+
+    fn append_local(&mut self, data: Vec<u8>) -> u64 {
+        let index = self.last_index() + 1;
+        self.log.push(Entry { term: self.term, index, data });
+        self.maybe_commit();
+        index
+    }
+
+    /// A client write, on the leader: the index it will have if committed.
+    pub fn propose(&mut self, data: Vec<u8>) -> Result<u64, ProposeError> {
+        if self.role != Role::Leader {
+            return Err(ProposeError::NotLeader { leader: self.leader });
+        }
+        let index = self.append_local(data);
+        self.broadcast_append();
+        Ok(index)
+    }
+
+    fn broadcast_append(&mut self) {
+        for p in self.peers() {
+            self.send_append(p);
+        }
+    }
+
+    fn send_append(&mut self, to: NodeId) {
+        let Some(pr) = self.progress.get(&to).copied() else { return };
+        let prev_index = pr.next - 1;
+        let prev_term = self.term_at(prev_index).unwrap_or(0);
+        let end = (self.last_index()).min(prev_index + self.cfg.max_batch as u64);
+        let entries = self.log[prev_index as usize..end as usize].to_vec();
+        let m = Message::Append { term: self.term, prev_index, prev_term, entries, commit: self.commit };
+        self.send(to, m);
+    }
+
+    fn maybe_commit(&mut self) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let mut matched: Vec<u64> = self.progress.values().map(|p| p.matched).collect();
+        matched.push(self.last_index());
+        matched.sort_unstable_by(|a, b| b.cmp(a));
+        let n = matched[self.quorum() - 1];
+        // Only entries of the current term commit by counting (Raft §5.4.2).
+        if n > self.commit && self.term_at(n) == Some(self.term) {
+            self.commit = n;
+        }
+    }
+
+    pub fn tick(&mut self) {
+        self.elapsed += 1;
+        match self.role {
+            Role::Leader => {
+                if self.elapsed.is_multiple_of(self.cfg.heartbeat_ticks.max(1)) {
+                    self.broadcast_append();
+                }
+                if self.elapsed >= self.cfg.election_ticks {
+                    // Check quorum: a leader that has not heard from a majority steps down.
+                    let active = 1 + self.progress.values().filter(|p| p.active).count();
+                    for p in self.progress.values_mut() {
+                        p.active = false;
+                    }
+                    self.elapsed = 0;
+                    if active < self.quorum() {
+                        let term = self.term;
+                        self.become_follower(term, None);
+                    }
+                }
+            }
+            _ => {
+                if self.elapsed >= self.timeout {
+                    self.campaign(true);
+                }
+            }
+        }
+    }
+
+    fn log_ok(&self, last_index: u64, last_term: u64) -> bool {
+        last_term > self.last_term() || (last_term == self.last_term() && last_index >= self.last_index())
+    }
+
+    pub fn step(&mut self, from: NodeId, m: Message) {
+        let term = m.term();
+        // A server that hears from its leader ignores vote requests (leader stickiness), so a
+        // server returning from a partition cannot disrupt a working leader.
+        if let Message::Vote { .. } = m {
+            if self.leader.is_some() && self.role != Role::Leader && self.elapsed < self.cfg.election_ticks && term > self.term {
+                return;
+            }
+        }
+        if term > self.term {
+            match &m {
+                Message::Vote { pre: true, .. } => {}
+                Message::VoteReply { pre: true, granted: true, .. } => {}
+                Message::Append { .. } => self.become_follower(term, Some(from)),
+                _ => self.become_follower(term, None),
+            }
+        } else if term < self.term {
+            match m {
+                Message::Append { .. } => {
+                    let t = self.term;
+                    self.send(from, Message::AppendReply { term: t, success: false, matched: 0 });
+                }
+                Message::Vote { pre: true, .. } => {
+                    let t = self.term;
+                    self.send(from, Message::VoteReply { term: t, granted: false, pre: true });
+                }
+                _ => {}
+            }
+            return;
+        }
+        match m {
+            Message::Vote { term, last_index, last_term, pre } => {
+                let can_vote = if pre { term > self.term || self.voted_for.is_none() || self.voted_for == Some(from) } else { self.voted_for.is_none() || self.voted_for == Some(from) };
+                let granted = can_vote && self.log_ok(last_index, last_term);
+                if granted && !pre {
+                    self.voted_for = Some(from);
+                    self.reset_timeout();
+                }
+                // A granted pre-vote echoes the proposed term; a refusal carries ours, so a
+                // candidate behind in terms catches up.
+                let reply_term = if pre && granted { term } else { self.term };
+                self.send(from, Message::VoteReply { term: reply_term, granted, pre });
+            }
+            Message::VoteReply { term, granted, pre } => {
+                let expected = match self.role {
+                    Role::PreCandidate if pre => self.term + 1,
+                    Role::Candidate if !pre => self.term,
+                    _ => return,
+                };
+                if term != expected {
+                    return;
+                }
+                self.votes.insert(from, granted);
+                let yes = self.votes.values().filter(|g| **g).count();
+                let no = self.votes.len() - yes;
+                if yes >= self.quorum() {
+                    if pre {
+                        self.campaign(false);
+                    } else {
+                        self.become_leader();
+                    }
+                } else if no >= self.quorum() {
+                    let t = self.term;
+                    self.become_follower(t, None);
+                }
+            }
+            Message::Append { term, prev_index, prev_term, entries, commit } => {
+                if self.role != Role::Follower {
+                    self.become_follower(term, Some(from));
+                }
+                self.leader = Some(from);
+                self.elapsed = 0;
+                if prev_index < self.commit {
+                    // Already committed here: only the part after our commit can be new.
+                    let matched = self.commit;
+                    let skip = (self.commit - prev_index) as usize;
+                    if skip < entries.len() {
+                        self.accept(self.commit, entries[skip..].to_vec(), commit);
+                    }
+                    let matched = matched.max(self.last_index().min(prev_index + entries.len() as u64));
+                    self.send(from, Message::AppendReply { term, success: true, matched });
+                    return;
+                }
+                match self.term_at(prev_index) {
+                    Some(t) if t == prev_term => {
+                        let matched = prev_index + entries.len() as u64;
+                        self.accept(prev_index, entries, commit);
+                        self.send(from, Message::AppendReply { term, success: true, matched });
+                    }
+                    Some(t) => {
+                        // Conflict: skip back over the whole conflicting term at once.
+                        let mut hint = prev_index - 1;
+                        while hint > self.commit && self.term_at(hint) == Some(t) {
+                            hint -= 1;
+                        }
+                        self.send(from, Message::AppendReply { term, success: false, matched: hint });
+                    }
+                    None => {
+                        // We are short: retry from our end.
+                        let hint = self.last_index();
+                        self.send(from, Message::AppendReply { term, success: false, matched: hint });
+                    }
+                }
+            }
+            Message::AppendReply { success, matched, .. } => {
+                if self.role != Role::Leader {
+                    return;
+                }
+                let last = self.last_index();
+                let Some(pr) = self.progress.get_mut(&from) else { return };
+                pr.active = true;
+                if success {
+                    // Only a reply that moves the follower forward sends more: replies to
+                    // duplicated or heartbeat appends would otherwise multiply the traffic.
+                    if matched > pr.matched {
+                        pr.matched = matched.min(last);
+                        pr.next = pr.next.max(pr.matched + 1);
+                        let behind = pr.next <= last;
+                        self.maybe_commit();
+                        if behind {
+                            self.send_append(from);
+                        }
+                    }
+                } else {
+                    // The follower's hint: its log may match up to `matched`. A stale refusal
+                    // (for an append already superseded) changes nothing.
+                    let next = (matched + 1).min(pr.next.saturating_sub(1).max(1)).max(pr.matched + 1);
+                    if next < pr.next {
+                        pr.next = next;
+                        self.send_append(from);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends `entries` after `prev_index` (known to match), truncating a conflicting suffix.
+    fn accept(&mut self, prev_index: u64, entries: Vec<Entry>, leader_commit: u64) {
+        let mut last_new = prev_index;
+        for e in entries {
+            last_new = e.index;
+            match self.term_at(e.index) {
+                Some(t) if t == e.term => continue,
+                Some(_) => {
+                    // Divergent uncommitted suffix: cut it (never below the commit index).
+                    debug_assert!(e.index > self.commit, "a committed entry would be truncated");
+                    self.log.truncate(e.index as usize - 1);
+                    self.truncate_from = Some(self.truncate_from.map_or(e.index, |t| t.min(e.index)));
+                    self.unstable_from = self.unstable_from.min(e.index);
+                    self.log.push(e);
+                }
+                None => self.log.push(e),
+            }
+        }
+        let new_commit = leader_commit.min(last_new);
+        if new_commit > self.commit {
+            self.commit = new_commit;
+        }
+    }
+
+    pub fn has_ready(&self) -> bool {
+        !self.msgs.is_empty() || self.hard_state() != self.hs_sent || self.unstable_from <= self.last_index() || self.truncate_from.is_some() || self.applied < self.commit
+    }
+
+    pub fn hard_state(&self) -> HardState {
+        HardState { term: self.term, voted_for: self.voted_for, commit: self.commit }
+    }
+
+    /// Takes the pending work (see `Ready`).
+    pub fn ready(&mut self) -> Ready {
+        let hs = self.hard_state();
+        let mut r = Ready { hard_state: (hs != self.hs_sent).then_some(hs), truncate_from: self.truncate_from.take(), ..Default::default() };
+        self.hs_sent = hs;
+        if self.unstable_from <= self.last_index() {
+            r.entries = self.log[self.unstable_from as usize - 1..].to_vec();
+        }
+        self.unstable_from = self.last_index() + 1;
+        r.messages = std::mem::take(&mut self.msgs);
+        if self.applied < self.commit {
+            r.committed = self.log[self.applied as usize..self.commit as usize].to_vec();
+            self.applied = self.commit;
+        }
+        r
+    }
+
+    /// The voters, as a set.
+    pub fn voters(&self) -> BTreeSet<NodeId> {
+        self.cfg.voters.iter().copied().collect()
+    }
+}

@@ -1,0 +1,302 @@
+//! Deterministic simulation of the Raft core: 3 or 5 servers, a network that loses, delays,
+//! reorders and duplicates messages and partitions servers, and crashes that lose everything not
+//! persisted. Over many seeds it checks that at most one leader exists per term, that committed
+//! entries never diverge or change, that nothing is committed twice, and that after healing the
+//! ensemble elects a leader and every server applies everything.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::raft::{Config, Raft, Role};
+use super::{Entry, HardState, Message, NodeId};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+struct Node {
+    raft: Option<Raft>,
+    hs: HardState,
+    log: Vec<Entry>,
+    applied: Vec<Entry>,
+    restarts: u64,
+}
+
+struct Sim {
+    rng: Rng,
+    nodes: BTreeMap<NodeId, Node>,
+    voters: Vec<NodeId>,
+    in_flight: Vec<(NodeId, NodeId, Message)>,
+    /// Pairs that cannot talk.
+    cut: BTreeSet<(NodeId, NodeId)>,
+    leaders: BTreeMap<u64, NodeId>,
+    committed: BTreeMap<u64, Entry>,
+    next_value: u64,
+    faults: bool,
+}
+
+impl Sim {
+    fn new(seed: u64, n: u64) -> Sim {
+        let voters: Vec<NodeId> = (1..=n).collect();
+        let mut s = Sim {
+            rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
+            nodes: BTreeMap::new(),
+            voters: voters.clone(),
+            in_flight: Vec::new(),
+            cut: BTreeSet::new(),
+            leaders: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            next_value: 0,
+            faults: true,
+        };
+        for id in voters {
+            s.nodes.insert(id, Node { raft: None, hs: HardState::default(), log: vec![], applied: vec![], restarts: 0 });
+            s.start(id);
+        }
+        s
+    }
+
+    fn config(&self, id: NodeId, restarts: u64) -> Config {
+        Config { id, voters: self.voters.clone(), election_ticks: 10, heartbeat_ticks: 3, max_batch: 4, seed: id * 1000 + restarts + self.voters.len() as u64 }
+    }
+
+    fn start(&mut self, id: NodeId) {
+        let n = &self.nodes[&id];
+        let cfg = self.config(id, n.restarts);
+        let raft = Raft::restore(cfg, n.hs, n.log.clone());
+        let n = self.nodes.get_mut(&id).expect("node");
+        n.applied.clear();
+        n.raft = Some(raft);
+    }
+
+    fn crash(&mut self, id: NodeId) {
+        let n = self.nodes.get_mut(&id).expect("node");
+        n.raft = None;
+        n.restarts += 1;
+        self.in_flight.retain(|(_, to, _)| *to != id);
+    }
+
+    /// Persist, send, apply: what a server does with a Ready.
+    fn process(&mut self, id: NodeId) {
+        let Some(raft) = self.nodes.get_mut(&id).and_then(|n| n.raft.as_mut()) else { return };
+        if !raft.has_ready() {
+            return;
+        }
+        let ready = raft.ready();
+        let role = raft.role;
+        let term = raft.term;
+        let n = self.nodes.get_mut(&id).expect("node");
+        if let Some(hs) = ready.hard_state {
+            assert!(hs.term >= n.hs.term, "term went back on node {id}");
+            n.hs = hs;
+        }
+        if let Some(from) = ready.truncate_from {
+            assert!(from as usize > n.applied.len(), "node {id} truncated applied entries");
+            for i in from..=n.log.len() as u64 {
+                if let Some(c) = self.committed.get(&i) {
+                    assert_ne!(&n.log[i as usize - 1], c, "node {id} truncated committed entry {i}");
+                }
+            }
+            n.log.truncate(from as usize - 1);
+        }
+        for e in ready.entries {
+            if e.index as usize <= n.log.len() {
+                n.log.truncate(e.index as usize - 1);
+            }
+            assert_eq!(e.index as usize, n.log.len() + 1, "node {id} log gap");
+            n.log.push(e);
+        }
+        for e in ready.committed {
+            assert_eq!(e.index as usize, n.applied.len() + 1, "node {id} applied out of order");
+            match self.committed.get(&e.index) {
+                Some(c) => assert_eq!(c, &e, "seed diverged: node {id} applied a different entry at {}", e.index),
+                None => {
+                    if !e.data.is_empty() {
+                        assert!(!self.committed.values().any(|c| c.data == e.data), "value committed twice");
+                    }
+                    self.committed.insert(e.index, e.clone());
+                }
+            }
+            n.applied.push(e);
+        }
+        if role == Role::Leader {
+            if let Some(other) = self.leaders.insert(term, id) {
+                assert_eq!(other, id, "two leaders in term {term}");
+            }
+        }
+        for (from, to, m) in ready.messages {
+            if !self.cut.contains(&(from, to)) {
+                self.in_flight.push((from, to, m));
+            }
+        }
+    }
+
+    fn leader(&self) -> Option<NodeId> {
+        self.nodes.iter().filter_map(|(id, n)| n.raft.as_ref().filter(|r| r.role == Role::Leader).map(|r| (r.term, *id))).max().map(|(_, id)| id)
+    }
+
+    fn step(&mut self) {
+        let ids: Vec<NodeId> = self.voters.clone();
+        let r = self.rng.below(100);
+        match r {
+            0..=29 => {
+                // Time passes for everyone alive.
+                for id in &ids {
+                    if let Some(raft) = self.nodes.get_mut(id).and_then(|n| n.raft.as_mut()) {
+                        raft.tick();
+                    }
+                    self.process(*id);
+                }
+            }
+            30..=79 => {
+                // Deliver a few messages (the network is faster than the clocks), each maybe out
+                // of order, maybe twice, maybe not at all.
+                let burst = 1 + self.rng.below(8);
+                for _ in 0..burst {
+                    if self.in_flight.is_empty() {
+                        return;
+                    }
+                    let i = self.rng.below(self.in_flight.len().min(if self.faults { 8 } else { 1 }) as u64) as usize;
+                    let (from, to, m) = if self.faults && self.rng.chance(10) { self.in_flight[i].clone() } else { self.in_flight.remove(i) };
+                    if self.faults && self.rng.chance(10) {
+                        continue;
+                    }
+                    if self.cut.contains(&(from, to)) {
+                        continue;
+                    }
+                    if let Some(raft) = self.nodes.get_mut(&to).and_then(|n| n.raft.as_mut()) {
+                        raft.step(from, m);
+                        self.process(to);
+                    }
+                }
+            }
+            80..=91 if self.faults && self.in_flight.len() < 200 => {
+                if let Some(l) = self.leader() {
+                    self.next_value += 1;
+                    let v = self.next_value.to_be_bytes().to_vec();
+                    let raft = self.nodes.get_mut(&l).and_then(|n| n.raft.as_mut()).expect("leader");
+                    raft.propose(v).expect("the leader takes proposals");
+                    self.process(l);
+                }
+            }
+            92..=95 if self.faults => {
+                let id = ids[self.rng.below(ids.len() as u64) as usize];
+                if self.nodes[&id].raft.is_some() {
+                    self.crash(id);
+                } else {
+                    self.start(id);
+                    self.process(id);
+                }
+            }
+            96..=99 if self.faults => {
+                // Re-partition: cut a random set of links (both directions) or heal all.
+                self.cut.clear();
+                if self.rng.chance(60) {
+                    let isolated = ids[self.rng.below(ids.len() as u64) as usize];
+                    for other in &ids {
+                        if *other != isolated {
+                            self.cut.insert((isolated, *other));
+                            self.cut.insert((*other, isolated));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn heal(&mut self) {
+        self.faults = false;
+        self.cut.clear();
+        let down: Vec<NodeId> = self.nodes.iter().filter(|(_, n)| n.raft.is_none()).map(|(id, _)| *id).collect();
+        for id in down {
+            self.start(id);
+            self.process(id);
+        }
+    }
+}
+
+fn run(seed: u64, n: u64, steps: usize) -> (usize, u64) {
+    let mut s = Sim::new(seed, n);
+    for _ in 0..steps {
+        s.step();
+    }
+    // Liveness: without faults, a leader emerges and every server applies a final write.
+    s.heal();
+    let mut marker = None;
+    let mut attempt = 0;
+    for step in 0..20_000 {
+        s.step();
+        // (Re-)propose a marker until one commits; each attempt is a distinct value.
+        let committed_marker = s.committed.values().find(|e| e.data.starts_with(b"final-")).map(|e| e.index);
+        if committed_marker.is_none() && step % 500 == 0 {
+            if let Some(l) = s.leader() {
+                attempt += 1;
+                let raft = s.nodes.get_mut(&l).and_then(|n| n.raft.as_mut()).expect("leader");
+                let _ = raft.propose(format!("final-{attempt}").into_bytes());
+                s.process(l);
+            }
+        }
+        marker = committed_marker.or(marker);
+        if let Some(m) = marker {
+            if s.nodes.values().all(|n| n.applied.len() as u64 >= m) {
+                let committed = s.committed.len();
+                for n in s.nodes.values() {
+                    assert_eq!(n.applied[..committed.min(n.applied.len())], s.committed.values().cloned().collect::<Vec<_>>()[..committed.min(n.applied.len())]);
+                }
+                return (committed, s.leaders.len() as u64);
+            }
+        }
+    }
+    let state: Vec<String> = s
+        .nodes
+        .iter()
+        .map(|(id, n)| match &n.raft {
+            Some(r) => format!("{id}: {:?} term {} leader {:?} last {}/{} commit {} applied {}", r.role, r.term, r.leader, r.last_index(), r.last_term(), r.commit, n.applied.len()),
+            None => format!("{id}: down"),
+        })
+        .collect();
+    panic!("seed {seed}: no progress after healing (marker {marker:?}, committed {}, in flight {}): {state:#?}", s.committed.len(), s.in_flight.len());
+}
+
+#[test]
+fn three_servers_many_seeds() {
+    let mut total = 0;
+    for seed in 1..=400 {
+        let (committed, _) = run(seed, 3, 3000);
+        total += committed;
+    }
+    assert!(total > 400 * 20, "too little progress: {total}");
+}
+
+#[test]
+fn five_servers_many_seeds() {
+    for seed in 1..=300 {
+        run(seed, 5, 3000);
+    }
+}
+
+#[test]
+fn one_server_commits_alone() {
+    let cfg = Config { id: 1, voters: vec![1], election_ticks: 5, heartbeat_ticks: 2, max_batch: 8, seed: 1 };
+    let mut r = Raft::restore(cfg, HardState::default(), vec![]);
+    for _ in 0..20 {
+        r.tick();
+    }
+    assert_eq!(r.role, Role::Leader);
+    let i = r.propose(b"x".to_vec()).unwrap();
+    let ready = r.ready();
+    assert!(ready.committed.iter().any(|e| e.index == i && e.data == b"x"));
+}
