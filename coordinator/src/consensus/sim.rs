@@ -300,3 +300,157 @@ fn one_server_commits_alone() {
     let ready = r.ready();
     assert!(ready.committed.iter().any(|e| e.index == i && e.data == b"x"));
 }
+
+/// Raft's figure 8, scripted: an entry of an earlier term stored on a majority must not be
+/// committed by counting replicas, or a later leader can overwrite it.
+#[test]
+fn figure_8_an_earlier_terms_entry_is_not_committed_by_counting() {
+    struct Cluster {
+        nodes: BTreeMap<NodeId, Node>,
+        net: Vec<(NodeId, NodeId, Message)>,
+        committed: BTreeMap<u64, Entry>,
+    }
+    impl Cluster {
+        fn cfg(id: NodeId, restarts: u64) -> Config {
+            Config { id, voters: vec![1, 2, 3, 4, 5], election_ticks: 10, heartbeat_ticks: 1000, max_batch: 1, seed: id * 7 + restarts }
+        }
+        fn start(&mut self, id: NodeId) {
+            let n = self.nodes.get_mut(&id).expect("node");
+            n.restarts += 1;
+            n.applied.clear();
+            n.raft = Some(Raft::restore(Self::cfg(id, n.restarts), n.hs, n.log.clone()));
+        }
+        fn crash(&mut self, id: NodeId) {
+            self.nodes.get_mut(&id).expect("node").raft = None;
+            self.net.retain(|(f, t, _)| *f != id && *t != id);
+        }
+        fn process(&mut self, id: NodeId) {
+            let n = self.nodes.get_mut(&id).expect("node");
+            let Some(r) = n.raft.as_mut() else { return };
+            let ready = r.ready();
+            if let Some(hs) = ready.hard_state {
+                n.hs = hs;
+            }
+            if let Some(from) = ready.truncate_from {
+                n.log.truncate(from as usize - 1);
+            }
+            for e in ready.entries {
+                n.log.truncate(e.index as usize - 1);
+                n.log.push(e);
+            }
+            for e in ready.committed {
+                if let Some(c) = self.committed.get(&e.index) {
+                    assert_eq!(c, &e, "committed entry {} changed", e.index);
+                }
+                self.committed.insert(e.index, e.clone());
+                n.applied.push(e);
+            }
+            self.net.extend(ready.messages);
+        }
+        /// Delivers messages the filter allows (others are dropped) until none are left.
+        fn pump(&mut self, allow: &dyn Fn(NodeId, NodeId, &Message) -> bool) {
+            while !self.net.is_empty() {
+                let (f, t, m) = self.net.remove(0);
+                if !allow(f, t, &m) {
+                    continue;
+                }
+                if let Some(r) = self.nodes.get_mut(&t).and_then(|n| n.raft.as_mut()) {
+                    r.step(f, m);
+                    self.process(t);
+                }
+            }
+        }
+        /// Ticks `id` until it starts an election, others until they would accept one.
+        fn timeout(&mut self, id: NodeId) {
+            for _ in 0..40 {
+                for other in [1, 2, 3, 4, 5] {
+                    if other != id {
+                        if let Some(r) = self.nodes.get_mut(&other).and_then(|n| n.raft.as_mut()) {
+                            if r.role != Role::Leader {
+                                r.tick();
+                            }
+                        }
+                        // Their own campaigns go nowhere.
+                        self.process(other);
+                        self.net.retain(|(f, _, _)| *f != other);
+                    }
+                }
+            }
+            let r = self.nodes.get_mut(&id).and_then(|n| n.raft.as_mut()).expect("up");
+            while r.role == Role::Follower {
+                r.tick();
+            }
+            self.process(id);
+        }
+        fn raft(&mut self, id: NodeId) -> &mut Raft {
+            self.nodes.get_mut(&id).and_then(|n| n.raft.as_mut()).expect("up")
+        }
+    }
+    let mut c = Cluster { nodes: BTreeMap::new(), net: vec![], committed: BTreeMap::new() };
+    for id in 1..=5 {
+        c.nodes.insert(id, Node { raft: None, hs: HardState::default(), log: vec![], applied: vec![], restarts: 0 });
+        c.start(id);
+    }
+    let among = |set: &'static [NodeId]| move |f: NodeId, t: NodeId, _: &Message| set.contains(&f) && set.contains(&t);
+    // (a) S1 leads; its no-op commits everywhere; "a" reaches S2 only.
+    c.timeout(1);
+    c.pump(&among(&[1, 2, 3, 4, 5]));
+    assert_eq!(c.raft(1).role, Role::Leader);
+    c.raft(1).propose(b"a".to_vec()).expect("leader");
+    c.process(1);
+    c.pump(&among(&[1, 2]));
+    // (b) S1 crashes; S5 is elected by S3, S4 and appends its no-op, then crashes too.
+    c.crash(1);
+    c.timeout(5);
+    c.pump(&|f: NodeId, t: NodeId, m: &Message| matches!(m, Message::Vote { .. } | Message::VoteReply { .. }) && [3, 4, 5].contains(&f) && [3, 4, 5].contains(&t));
+    assert_eq!(c.raft(5).role, Role::Leader);
+    assert_eq!(c.raft(5).last_index(), 2, "S5's no-op at index 2, on S5 alone");
+    c.crash(5);
+    // (c) S1 returns, is elected by S2, S3, S4, and copies "a" (index 2, old term) to S3: "a" is
+    // now on a majority (S1, S2, S3) and S1 knows it, but must not commit it.
+    c.start(1);
+    c.process(1);
+    // (It may need two tries: its first pre-vote learns the newer term.) To S3 go only appends
+    // that S3 refuses (it lacks index 2) until the one carrying "a" alone (max_batch is 1).
+    let got_a = std::cell::Cell::new(false);
+    for _ in 0..5 {
+        c.timeout(1);
+        c.pump(&|f: NodeId, t: NodeId, m: &Message| {
+            let votes = matches!(m, Message::Vote { .. } | Message::VoteReply { .. }) && [1, 2, 3, 4].contains(&f) && [1, 2, 3, 4].contains(&t);
+            let to_s3 = match m {
+                Message::Append { prev_index, entries, .. } if f == 1 && t == 3 => {
+                    if entries.iter().any(|e| e.index == 2) {
+                        got_a.set(true);
+                        true
+                    } else {
+                        !got_a.get() && *prev_index >= 2
+                    }
+                }
+                _ => false,
+            };
+            let s3_replies = matches!(m, Message::AppendReply { .. }) && f == 3 && t == 1;
+            // S2 already holds "a"; its acknowledgement tells S1 so.
+            let s2 = matches!(m, Message::Append { .. } | Message::AppendReply { .. }) && ((f, t) == (1, 2) || (f, t) == (2, 1));
+            votes || to_s3 || s3_replies || s2
+        });
+        if c.raft(1).role == Role::Leader {
+            break;
+        }
+    }
+    assert_eq!(c.raft(1).role, Role::Leader);
+    assert_eq!(c.nodes[&3].log.get(1).map(|e| e.data.clone()), Some(b"a".to_vec()), "S3 got \"a\"");
+    assert!(c.raft(1).commit < 2, "an earlier term's entry was committed by counting replicas");
+    // (d) S1 crashes; S5 (last term higher) is elected and overwrites index 2 everywhere.
+    c.crash(1);
+    c.start(5);
+    c.process(5);
+    c.timeout(5);
+    c.pump(&among(&[2, 3, 4, 5]));
+    for _ in 0..20 {
+        c.raft(5).tick();
+        c.process(5);
+        c.pump(&among(&[2, 3, 4, 5]));
+    }
+    assert_eq!(c.raft(5).role, Role::Leader);
+    assert!(c.raft(5).commit >= 2);
+}
