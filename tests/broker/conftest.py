@@ -7,7 +7,9 @@ the test. `make_cluster` (function): an independent cluster with other broker
 settings. Helpers for the tests live in kafkautil.py.
 """
 
+import atexit
 import importlib.util
+import signal
 import sys
 from pathlib import Path
 
@@ -31,6 +33,32 @@ harness = _load("broker_harness", "harness.py")
 kafkautil = _load("broker_kafkautil", "kafkautil.py")
 
 _CLUSTERS = []
+
+# Per-test limit when pytest-timeout is installed (requirements.txt has it).
+TEST_TIMEOUT = 180
+
+
+def pytest_configure(config):
+    # SIGTERM (e.g. from `timeout`) ends the run like Ctrl-C, so fixture
+    # finalizers stop the servers; atexit kills what is still left.
+    def on_term(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+    signal.signal(signal.SIGTERM, on_term)
+    atexit.register(_kill_all)
+
+
+def _kill_all():
+    for c in list(_CLUSTERS):
+        for b in c.brokers.values():
+            b.kill()
+        c.zk.kill()
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.pluginmanager.hasplugin("timeout"):
+        for item in items:
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(TEST_TIMEOUT))
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +99,7 @@ def extra_brokers(cluster):
     for bid in started:
         cluster.stop_broker(bid)
     if started:
-        kafkautil.wait_for_brokers(cluster.bootstrap, {0})
+        kafkautil.wait_for_brokers(cluster.bootstrap, set(cluster.brokers))
 
 
 @pytest.fixture

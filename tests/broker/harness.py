@@ -112,6 +112,18 @@ def api_versions_ok(host, port, timeout=2.0):
     return corr == 7 and err == 0
 
 
+def _die_with_parent():
+    """preexec_fn: the child gets SIGTERM when the test process dies, so a
+    killed pytest leaves no broker behind (Linux prctl PR_SET_PDEATHSIG; it
+    survives the exec of bash into java)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)      # PR_SET_PDEATHSIG = 1
+    except Exception:
+        pass
+
+
 def _recv_exact(s, n):
     buf = b""
     while len(buf) < n:
@@ -176,7 +188,7 @@ class Broker:
         self.proc = subprocess.Popen(
             self._command(), stdout=self._log_file, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, cwd=str(self.base_dir),
-            start_new_session=True)
+            start_new_session=True, preexec_fn=_die_with_parent)
         self.wait_ready(timeout)
         return self
 

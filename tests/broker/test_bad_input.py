@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-import harness
-import kafkautil as ku
+import broker_harness as harness
+import broker_kafkautil as ku
 
 # CRC-32C (Castagnoli), for building record batches by hand.
 _T = []

@@ -8,8 +8,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-import harness
-import kafkautil as ku
+import broker_harness as harness
+import broker_kafkautil as ku
 
 
 def strom_only(cluster):

@@ -6,7 +6,7 @@ import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-import kafkautil as ku
+import broker_kafkautil as ku
 
 
 def _producer(bootstrap, acks, tag, acked, stop, errors):

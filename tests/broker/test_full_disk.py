@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
-import harness
-import kafkautil as ku
+import broker_harness as harness
+import broker_kafkautil as ku
 
 
 class FullDiskBroker(harness.Broker):

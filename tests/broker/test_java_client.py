@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import kafkautil as ku
+import broker_kafkautil as ku
 
 HERE = Path(__file__).resolve().parent
 KAFKA_SH = HERE.parent / "lib" / "kafka.sh"

@@ -37,7 +37,7 @@ def test_kafka_python_2_0_2(cluster, topic, group):
     py = Path(os.environ.get("STROM_CACHE", str(Path.home() / ".cache" / "strom"))) / "venv-kafka-python-2.0.2" / "bin" / "python"
     if not py.exists():
         pytest.skip("kafka-python 2.0.2 venv not installed (tests/lib/install.sh)")
-    import kafkautil as ku
+    import broker_kafkautil as ku
     ku.create_topic(cluster.bootstrap, topic, partitions=1)
     r = subprocess.run([str(py), "-c", SCRIPT, cluster.bootstrap, topic, group], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "ALL OK" in r.stdout, r.stdout + r.stderr[-3000:]

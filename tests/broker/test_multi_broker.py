@@ -5,18 +5,35 @@ address and consuming through another."""
 import json
 from collections import Counter
 
+import pytest
 from confluent_kafka import TopicPartition
 
+import broker_harness as harness
 import broker_kafkautil as ku
 
 
-def _leaders(bootstrap, topic):
-    t = ku.topic_metadata(bootstrap, topic)
+@pytest.fixture(scope="module")
+def broker1(cluster):
+    """Broker 1 of the session cluster, for this module's tests."""
+    ku.warm_up_group_coordinator(cluster.bootstrap)
+    b = cluster.start_broker(1)
+    ku.wait_for_brokers(cluster.bootstrap, {0, 1})
+    ku.wait_for_brokers(b.bootstrap, {0, 1})
+    yield b
+    cluster.stop_broker(1)
+    ku.wait_for_brokers(cluster.bootstrap, {0})
+
+
+def _leaders(bootstrap, topic, partitions):
+    """{partition: leader id}. Kafka's brokers learn new topics from the
+    controller asynchronously, and librdkafka may ask any broker: retry
+    until the answer is complete."""
+    t = ku.wait_topic_ready(bootstrap, topic, partitions)
     return {p: pm.leader for p, pm in t.partitions.items()}
 
 
-def test_metadata_lists_both_brokers(cluster, extra_brokers, zk_client):
-    b1 = extra_brokers(1)
+def test_metadata_lists_both_brokers(cluster, broker1, zk_client):
+    b1 = broker1
     for bootstrap in (cluster.bootstrap, b1.bootstrap):
         ku.wait_for_brokers(bootstrap, {0, 1})
         md = ku.admin_client(bootstrap).list_topics(timeout=10)
@@ -32,25 +49,22 @@ def test_metadata_lists_both_brokers(cluster, extra_brokers, zk_client):
     assert reg["endpoints"] == ["PLAINTEXT://%s" % b1.bootstrap]
 
 
-def test_partition_leaders_on_both_brokers(cluster, extra_brokers, topic):
-    b1 = extra_brokers(1)
-    ku.wait_for_brokers(cluster.bootstrap, {0, 1})
+def test_partition_leaders_on_both_brokers(cluster, broker1, topic):
+    b1 = broker1
     ku.create_topic(cluster.bootstrap, topic, partitions=6)
-    leaders = _leaders(cluster.bootstrap, topic)
+    leaders = _leaders(cluster.bootstrap, topic, 6)
     # replication factor 1, spread evenly: 3 partitions each
     assert Counter(leaders.values()) == {0: 3, 1: 3}
     # the other broker reports the same leaders
-    ku.wait_topic_ready(b1.bootstrap, topic, 6)
-    assert _leaders(b1.bootstrap, topic) == leaders
+    assert _leaders(b1.bootstrap, topic, 6) == leaders
 
 
-def test_produce_through_one_consume_through_other(cluster, extra_brokers,
+def test_produce_through_one_consume_through_other(cluster, broker1,
                                                    topic):
-    b1 = extra_brokers(1)
-    ku.wait_for_brokers(cluster.bootstrap, {0, 1})
+    b1 = broker1
     ku.create_topic(cluster.bootstrap, topic, partitions=4)
     ku.wait_topic_ready(b1.bootstrap, topic, 4)
-    assert set(_leaders(cluster.bootstrap, topic).values()) == {0, 1}
+    assert set(_leaders(cluster.bootstrap, topic, 4).values()) == {0, 1}
     values = [b"m%03d" % i for i in range(80)]
     reports = ku.produce(cluster.bootstrap, topic, values,
                          keys=[b"k%d" % i for i in range(80)])
@@ -66,11 +80,10 @@ def test_produce_through_one_consume_through_other(cluster, extra_brokers,
     assert m.value() == b"back"
 
 
-def test_group_across_brokers(cluster, extra_brokers, topic, group):
+def test_group_across_brokers(cluster, broker1, topic, group):
     """A consumer group whose partitions are led by both brokers, with the
     group coordinated by broker 0, bootstrapped through broker 1."""
-    b1 = extra_brokers(1)
-    ku.wait_for_brokers(cluster.bootstrap, {0, 1})
+    b1 = broker1
     ku.create_topic(cluster.bootstrap, topic, partitions=4)
     for p in range(4):
         ku.produce(cluster.bootstrap, topic, [b"p%d" % p] * 5, partition=p)
@@ -87,19 +100,24 @@ def test_group_across_brokers(cluster, extra_brokers, topic, group):
         c.close()
 
 
-def test_replicated_topic(cluster, extra_brokers, topic, zk_client):
+@pytest.mark.xfail(harness.kafka_target() == "strom", strict=True,
+                   reason="strom-broker does not replicate between brokers "
+                   "yet (issue 5)")
+@pytest.mark.xfail(condition=harness.kafka_target() == "strom", strict=True,
+                   reason="strom-broker does not replicate between brokers yet (issue 5): the ISR is the leader alone")
+def test_replicated_topic(cluster, broker1, topic, zk_client):
     """Replication factor 2: both brokers hold every partition and are in
     its ISR; acks=all writes are readable through either broker."""
-    b1 = extra_brokers(1)
-    ku.wait_for_brokers(cluster.bootstrap, {0, 1})
+    b1 = broker1
     ku.create_topic(cluster.bootstrap, topic, partitions=2,
                     replication_factor=2)
 
     def full_isr():
         t = ku.topic_metadata(cluster.bootstrap, topic)
-        return all(sorted(p.replicas) == [0, 1] and sorted(p.isrs) == [0, 1]
-                   for p in t.partitions.values())
-    ku.wait_until(full_isr, what="ISR [0, 1] on both partitions")
+        return t is not None and len(t.partitions) == 2 and all(
+            sorted(p.replicas) == [0, 1] and sorted(p.isrs) == [0, 1]
+            for p in t.partitions.values())
+    ku.wait_until(full_isr, timeout=15, what="ISR [0, 1] on both partitions")
     assert json.loads(zk_client.get("/brokers/topics/%s" % topic)[0])[
         "partitions"] in ({"0": [0, 1], "1": [1, 0]}, {"0": [1, 0], "1": [0, 1]})
     reports = ku.produce(b1.bootstrap, topic, [b"r%d" % i for i in range(20)],
@@ -114,30 +132,37 @@ def test_replicated_topic(cluster, extra_brokers, topic, zk_client):
         st = json.loads(zk_client.get(
             "/brokers/topics/%s/partitions/%s/state" % (topic, p))[0])
         assert sorted(st["isr"]) == [0, 1]
+    # Delete it: with broker 1 gone, Kafka's controlled shutdown of broker 0
+    # would retry moving these replicated partitions (2 x 5 s) before
+    # giving up.
+    a = ku.admin_client(cluster.bootstrap)
+    for f in a.delete_topics([topic], operation_timeout=30).values():
+        f.result(30)
+    ku.wait_until(lambda: zk_client.exists("/brokers/topics/%s" % topic) is None,
+                  what="replicated topic deleted")
 
 
-def test_three_brokers(cluster, extra_brokers, topic, zk_client):
-    b1 = extra_brokers(1)
+def test_three_brokers(cluster, broker1, extra_brokers, topic, zk_client):
+    b1 = broker1
     b2 = extra_brokers(2)
     ku.wait_for_brokers(cluster.bootstrap, {0, 1, 2})
     ku.wait_for_brokers(b2.bootstrap, {0, 1, 2})
     ku.create_topic(b2.bootstrap, topic, partitions=3)
-    assert sorted(_leaders(cluster.bootstrap, topic).values()) == [0, 1, 2]
+    assert sorted(_leaders(cluster.bootstrap, topic, 3).values()) == [0, 1, 2]
     ku.produce(b1.bootstrap, topic, [b"x%d" % i for i in range(30)],
                keys=[b"%d" % i for i in range(30)])
     assert len(ku.read_topic(b2.bootstrap, topic, 3, 30)) == 30
 
 
-def test_stopped_broker_leaves_the_cluster(cluster, zk_client):
+def test_stopped_broker_leaves_the_cluster(cluster, broker1, extra_brokers,
+                                           zk_client):
     """A broker that shuts down removes its registration (an ephemeral
     node) and disappears from Metadata."""
-    b1 = cluster.start_broker(1)
-    try:
-        ku.wait_for_brokers(cluster.bootstrap, {0, 1})
-        _, stat = zk_client.get("/brokers/ids/1")
-        assert stat.ephemeralOwner != 0
-    finally:
-        cluster.stop_broker(1)
-    ku.wait_for_brokers(cluster.bootstrap, {0})
-    assert zk_client.exists("/brokers/ids/1") is None
-    assert b1.proc is None
+    b3 = extra_brokers(3)
+    ku.wait_for_brokers(cluster.bootstrap, {0, 1, 3})
+    _, stat = zk_client.get("/brokers/ids/3")
+    assert stat.ephemeralOwner != 0
+    cluster.stop_broker(3)
+    ku.wait_for_brokers(cluster.bootstrap, {0, 1})
+    assert zk_client.exists("/brokers/ids/3") is None
+    assert b3.proc is None

@@ -89,7 +89,7 @@ kafka_fetch() {
   mkdir -p "$home" || return 1
   tmp=$(mktemp -d "$home/fetch.XXXXXX") || return 1
   cat > "$tmp/pom.xml" <<POM
-<project xmlns="http://maven.apache.org/POM/4.0.0">
+<project>
   <modelVersion>4.0.0</modelVersion>
   <groupId>strom.reference</groupId>
   <artifactId>kafka-$v</artifactId>

@@ -164,7 +164,10 @@ impl GroupCoordinator {
             }
             slot.deliver(effects);
             match outcome {
-                JoinOutcome::Now(r) => return r,
+                JoinOutcome::Now(r) => {
+                    tracing::debug!(group, member = %r.member_id, error = r.error, generation = r.generation, "join answered at once");
+                    return r;
+                }
                 JoinOutcome::Wait(id) => {
                     let (tx, rx) = oneshot::channel();
                     slot.join_waiters.insert(id, tx);
@@ -172,10 +175,12 @@ impl GroupCoordinator {
                 }
             }
         };
-        match tokio::time::timeout(wait, rx).await {
+        let r = match tokio::time::timeout(wait, rx).await {
             Ok(Ok(r)) => r,
             _ => JoinResult::error(super::state::REBALANCE_IN_PROGRESS, &req.member_id),
-        }
+        };
+        tracing::debug!(group, member = %r.member_id, error = r.error, generation = r.generation, "join answered after waiting");
+        r
     }
 
     pub async fn sync(&self, group: &str, member: &str, generation: i32, assignments: Vec<(String, Bytes)>) -> SyncResult {
@@ -188,6 +193,7 @@ impl GroupCoordinator {
             let Some(slot) = inner.groups.get_mut(group) else { return err(super::state::UNKNOWN_MEMBER_ID) };
             let Some(g) = slot.group.as_mut() else { return err(super::state::UNKNOWN_MEMBER_ID) };
             let (outcome, effects) = g.sync(member, generation, assignments, now_ms());
+            tracing::debug!(group, member, generation, state = g.state.name(), now = matches!(outcome, SyncOutcome::Now(_)), "sync");
             slot.deliver(effects);
             match outcome {
                 SyncOutcome::Now(r) => return r,
@@ -209,10 +215,12 @@ impl GroupCoordinator {
             return e;
         }
         let mut inner = self.lock();
-        match inner.groups.get_mut(group).and_then(|s| s.group.as_mut()) {
+        let code = match inner.groups.get_mut(group).and_then(|s| s.group.as_mut()) {
             Some(g) => g.heartbeat(member, generation, now_ms()),
             None => super::state::UNKNOWN_MEMBER_ID,
-        }
+        };
+        tracing::debug!(group, member, generation, code, "heartbeat");
+        code
     }
 
     pub fn leave(&self, group: &str, members: &[(String, Option<String>)]) -> Result<Vec<i16>, i16> {
