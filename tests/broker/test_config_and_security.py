@@ -138,7 +138,15 @@ def test_a_recreated_topic_starts_empty(cluster, topic):
     for f in a.delete_topics([topic]).values():
         f.result(30)
     ku.wait_until(lambda: topic not in a.list_topics(timeout=10).topics, what="topic gone")
-    ku.create_topic(b, topic, partitions=1)
+
+    def recreated():
+        # Kafka deletes in the background: TOPIC_ALREADY_EXISTS ("marked for deletion") until done.
+        try:
+            ku.create_topic(b, topic, partitions=1)
+            return True
+        except Exception:
+            return False
+    ku.wait_until(recreated, timeout=60, interval=0.5, what="the topic re-created")
     ku.produce(b, topic, [b"new"])
     cons = Consumer({"bootstrap.servers": b, "group.id": "recreated"})
     ku.wait_until(lambda: cons.get_watermark_offsets(TopicPartition(topic, 0), timeout=10) == (0, 1),

@@ -56,8 +56,10 @@ def test_seed_workflow_across_two_brokers(cluster, extra_brokers, topic, group):
     assert again == []
     assert group in run("groups", "list", "--bootstrap-server", first).stdout.split()
     desc = run("groups", "describe", "--bootstrap-server", first, "--group", group).stdout
+    # One row per partition with a committed offset (librdkafka's sticky partitioner may leave a
+    # partition without records, and so without a commit), as kafka-consumer-groups.sh shows them.
     rows = [l.split() for l in desc.splitlines() if l.startswith(name)]
-    assert len(rows) == 3, desc
+    assert 1 <= len(rows) <= 3, desc
     assert sum(int(r[2]) for r in rows) == 50 and all(r[4] == "0" for r in rows), desc
 
     run("topics", "delete", "--bootstrap-server", first, "--topic", name)

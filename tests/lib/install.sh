@@ -15,9 +15,9 @@ if [ ${#need_debs[@]} -gt 0 ]; then
   apt-get install -y -qq "${need_debs[@]}" >/dev/null
 fi
 
-python3 - <<'PY' || { echo "== installing Python packages"; python3 -m pip install -q --disable-pip-version-check kazoo pytest confluent-kafka kafka-python; }
+python3 - <<'PY' || { echo "== installing Python packages"; python3 -m pip install -q --disable-pip-version-check kazoo pytest pytest-timeout confluent-kafka kafka-python lz4 zstandard python-snappy; }
 import importlib.util, sys
-sys.exit(0 if all(importlib.util.find_spec(m) for m in ("kazoo", "pytest", "confluent_kafka", "kafka")) else 1)
+sys.exit(0 if all(importlib.util.find_spec(m) for m in ("kazoo", "pytest", "pytest_timeout", "confluent_kafka", "kafka", "lz4", "zstandard", "snappy")) else 1)
 PY
 
 # kafka-python 2.0.2 (the release Filebeat-era setups still carry) in its own venv, outside the
