@@ -3,6 +3,7 @@
 //! deterministic and cannot fail: replaying the log, or a future consensus layer, feeds the same
 //! transactions to every copy of the state and gets the same tree.
 
+use crate::proto::jute::Payload;
 use crate::proto::jute::{JuteError, Reader, Result, Writer};
 use crate::proto::records::{read_acls, write_acls, Acl};
 
@@ -21,9 +22,9 @@ pub struct TxnHeader {
 pub enum Txn {
     CreateSession { timeout: i32, passwd: Vec<u8> },
     CloseSession,
-    Create { path: String, data: Vec<u8>, acl: Vec<Acl>, ephemeral_owner: i64, parent_cversion: i32 },
+    Create { path: String, data: Payload, acl: Vec<Acl>, ephemeral_owner: i64, parent_cversion: i32 },
     Delete { path: String },
-    SetData { path: String, data: Vec<u8>, version: i32 },
+    SetData { path: String, data: Payload, version: i32 },
     SetAcl { path: String, acl: Vec<Acl>, aversion: i32 },
     /// A version check that passed (inside a multi, or on its own).
     Check { path: String },
@@ -52,7 +53,7 @@ impl Txn {
                 w.int(T_CLOSE_SESSION);
             }
             Txn::Create { path, data, acl, ephemeral_owner, parent_cversion } => {
-                w.int(T_CREATE).ustring(path).buffer(data);
+                w.int(T_CREATE).ustring(path).payload(data);
                 write_acls(w, acl);
                 w.long(*ephemeral_owner).int(*parent_cversion);
             }
@@ -60,7 +61,7 @@ impl Txn {
                 w.int(T_DELETE).ustring(path);
             }
             Txn::SetData { path, data, version } => {
-                w.int(T_SET_DATA).ustring(path).buffer(data).int(*version);
+                w.int(T_SET_DATA).ustring(path).payload(data).int(*version);
             }
             Txn::SetAcl { path, acl, aversion } => {
                 w.int(T_SET_ACL).ustring(path);
@@ -89,13 +90,13 @@ impl Txn {
             T_CLOSE_SESSION => Txn::CloseSession,
             T_CREATE => Txn::Create {
                 path: r.ustring()?,
-                data: r.buffer()?,
+                data: r.payload()?,
                 acl: read_acls(r)?,
                 ephemeral_owner: r.long()?,
                 parent_cversion: r.int()?,
             },
             T_DELETE => Txn::Delete { path: r.ustring()? },
-            T_SET_DATA => Txn::SetData { path: r.ustring()?, data: r.buffer()?, version: r.int()? },
+            T_SET_DATA => Txn::SetData { path: r.ustring()?, data: r.payload()?, version: r.int()? },
             T_SET_ACL => Txn::SetAcl { path: r.ustring()?, acl: read_acls(r)?, aversion: r.int()? },
             T_CHECK => Txn::Check { path: r.ustring()? },
             T_MULTI => {
@@ -145,8 +146,8 @@ mod tests {
     fn records_roundtrip() {
         let h = TxnHeader { session_id: 9, cxid: 3, zxid: 0x1_0000_0005, time: 1234 };
         let t = Txn::Multi(vec![
-            Txn::Create { path: "/a".into(), data: b"d".to_vec(), acl: Acl::world_all(), ephemeral_owner: 9, parent_cversion: 4 },
-            Txn::SetData { path: "/a".into(), data: vec![], version: 1 },
+            Txn::Create { path: "/a".into(), data: b"d".to_vec().into(), acl: Acl::world_all(), ephemeral_owner: 9, parent_cversion: 4 },
+            Txn::SetData { path: "/a".into(), data: Payload::null(), version: 1 },
             Txn::SetAcl { path: "/a".into(), acl: Acl::world_all(), aversion: 2 },
             Txn::Check { path: "/a".into() },
             Txn::Delete { path: "/a".into() },

@@ -418,3 +418,21 @@ def test_srvr_reports_zxid(zk, base):
     zxid_text = [ln for ln in flw(zk, "srvr").splitlines()
                  if ln.startswith("Zxid:")][0]
     assert int(zxid_text.split()[1], 16) >= rep.zxid
+
+
+def test_null_data_stays_null(zk, base):
+    """A node created (or set) with null data answers getData with length -1, as ZooKeeper does;
+    Kafka creates /latest_producer_id_block that way and tells null from empty."""
+    c = jute.connect(zk.hosts)
+    assert c.call(Op.CREATE, jute.enc_create(base + "/null", None)).err == 0
+    assert c.call(Op.CREATE, jute.enc_create(base + "/empty", b"")).err == 0
+    rep = c.call(Op.GET_DATA, jute.enc_path_watch(base + "/null", False))
+    r = Reader(rep.body)
+    assert rep.err == 0 and r.buffer() is None
+    assert r.stat()[8] == 0  # dataLength
+    rep = c.call(Op.GET_DATA, jute.enc_path_watch(base + "/empty", False))
+    assert Reader(rep.body).buffer() == b""
+    assert c.call(Op.SET_DATA, jute.enc_set_data(base + "/empty", None)).err == 0
+    rep = c.call(Op.GET_DATA, jute.enc_path_watch(base + "/empty", False))
+    assert Reader(rep.body).buffer() is None
+    c.close_session()

@@ -34,7 +34,7 @@ impl Processor {
                 if *watch {
                     self.watches.add(conn, Kind::Data, path);
                 }
-                w.buffer(&n.data);
+                w.payload(&n.data);
                 n.stat().write(w);
             }
             ReadOp::Exists { path, watch } => {

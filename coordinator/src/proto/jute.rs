@@ -62,6 +62,19 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0] != 0)
     }
 
+    /// A buffer that may be null (`-1`), as znode data is.
+    pub fn payload(&mut self) -> Result<Payload> {
+        let offset = self.pos;
+        let len = self.int()?;
+        if len == -1 {
+            return Ok(Payload::null());
+        }
+        if len < 0 {
+            return Err(JuteError::BadLength { offset, len });
+        }
+        Ok(Payload::from(self.take(len as usize)?.to_vec()))
+    }
+
     /// A buffer; null (`-1`) reads as empty.
     pub fn buffer(&mut self) -> Result<Vec<u8>> {
         Ok(self.buffer_ref()?.to_vec())
@@ -153,6 +166,14 @@ impl Writer {
         self
     }
 
+    /// Writes `-1` for null data, as ZooKeeper answers getData on a node created with null data.
+    pub fn payload(&mut self, v: &Payload) -> &mut Self {
+        match v.as_option() {
+            Some(b) => self.buffer(b),
+            None => self.int(-1),
+        }
+    }
+
     pub fn ustring(&mut self, v: &str) -> &mut Self {
         self.buffer(v.as_bytes())
     }
@@ -208,5 +229,35 @@ mod tests {
             let _ = r.long();
             let _ = r.buffer();
         }
+    }
+}
+
+/// Znode data: bytes, or null (a client may create a node with null data, and ZooKeeper keeps the
+/// difference: getData answers length -1). Reads as an empty slice where only bytes matter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Payload(Option<Vec<u8>>);
+
+impl Payload {
+    pub fn null() -> Payload {
+        Payload(None)
+    }
+    pub fn is_null(&self) -> bool {
+        self.0.is_none()
+    }
+    pub fn as_option(&self) -> Option<&[u8]> {
+        self.0.as_deref()
+    }
+}
+
+impl std::ops::Deref for Payload {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(v: Vec<u8>) -> Payload {
+        Payload(Some(v))
     }
 }

@@ -1,6 +1,7 @@
 //! Jute records of the client protocol (`zookeeper.jute`): requests decoded from frames,
 //! responses encoded into frames. Pure: no I/O.
 
+use crate::proto::jute::Payload;
 use super::codes::{op, ErrorCode};
 use super::jute::{JuteError, Reader, Result, Writer};
 
@@ -120,7 +121,7 @@ impl ConnectResponse {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateRequest {
     pub path: String,
-    pub data: Vec<u8>,
+    pub data: Payload,
     pub acl: Vec<Acl>,
     pub flags: i32,
     pub ttl: i64,
@@ -132,7 +133,7 @@ pub enum WriteOp {
     /// `opcode` is one of create, create2, createContainer, createTTL: it selects the reply shape.
     Create { opcode: i32, req: CreateRequest },
     Delete { path: String, version: i32 },
-    SetData { path: String, data: Vec<u8>, version: i32 },
+    SetData { path: String, data: Payload, version: i32 },
     Check { path: String, version: i32 },
 }
 
@@ -174,7 +175,7 @@ pub struct RequestHeader {
 
 fn read_create(r: &mut Reader, opcode: i32) -> Result<CreateRequest> {
     let path = r.ustring()?;
-    let data = r.buffer()?;
+    let data = r.payload()?;
     let acl = read_acls(r)?;
     let flags = r.int()?;
     let ttl = if opcode == op::CREATE_TTL { r.long()? } else { -1 };
@@ -187,7 +188,7 @@ fn read_write_op(r: &mut Reader, opcode: i32) -> Result<Option<WriteOp>> {
             WriteOp::Create { opcode, req: read_create(r, opcode)? }
         }
         op::DELETE => WriteOp::Delete { path: r.ustring()?, version: r.int()? },
-        op::SET_DATA => WriteOp::SetData { path: r.ustring()?, data: r.buffer()?, version: r.int()? },
+        op::SET_DATA => WriteOp::SetData { path: r.ustring()?, data: r.payload()?, version: r.int()? },
         op::CHECK => WriteOp::Check { path: r.ustring()?, version: r.int()? },
         _ => return Ok(None),
     }))

@@ -19,7 +19,7 @@ pub fn write(dir: &Path, tree: &DataTree) -> io::Result<PathBuf> {
     w.int(VERSION).long(tree.last_zxid);
     w.int(tree.node_count() as i32);
     for (path, n) in tree.nodes() {
-        w.ustring(path).buffer(&n.data);
+        w.ustring(path).payload(&n.data);
         write_acls(&mut w, &n.acl);
         let s = &n.stat;
         w.long(s.czxid).long(s.mzxid).long(s.ctime).long(s.mtime).int(s.version).int(s.cversion).int(s.aversion);
@@ -61,7 +61,7 @@ pub fn read(path: &Path) -> Result<DataTree, String> {
     let mut nodes: HashMap<String, Node> = HashMap::with_capacity(count);
     for _ in 0..count {
         let path = r.ustring().map_err(e)?;
-        let data = r.buffer().map_err(e)?;
+        let data = r.payload().map_err(e)?;
         let acl = read_acls(&mut r).map_err(e)?;
         let stat = Stat {
             czxid: r.long().map_err(e)?,

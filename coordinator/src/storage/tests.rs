@@ -10,7 +10,7 @@ fn tmp(name: &str) -> PathBuf {
 fn txn(zxid: i64) -> (TxnHeader, Txn) {
     (
         TxnHeader { session_id: 0, cxid: 0, zxid, time: 0 },
-        Txn::Create { path: format!("/n{zxid}"), data: vec![1; 10], acl: Acl::world_all(), ephemeral_owner: 0, parent_cversion: zxid as i32 },
+        Txn::Create { path: format!("/n{zxid}"), data: vec![1; 10].into(), acl: Acl::world_all(), ephemeral_owner: 0, parent_cversion: zxid as i32 },
     )
 }
 

@@ -5,6 +5,7 @@
 pub mod acl;
 pub mod path;
 
+use crate::proto::jute::Payload;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use crate::txn::{Txn, TxnHeader};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
-    pub data: Vec<u8>,
+    pub data: Payload,
     pub acl: Arc<Vec<Acl>>,
     /// `data_length` and `num_children` are derived when the Stat is read.
     pub stat: Stat,
@@ -64,7 +65,7 @@ pub enum OpResult {
 pub enum Undo {
     Created { path: String, parent_stat: Stat },
     Deleted { path: String, node: Node, parent_stat: Stat },
-    Data { path: String, data: Vec<u8>, stat: Stat },
+    Data { path: String, data: Payload, stat: Stat },
     Acl { path: String, acl: Arc<Vec<Acl>>, stat: Stat },
 }
 
@@ -118,7 +119,7 @@ impl DataTree {
             last_zxid: 0,
         };
         let empty = |children: &[&str]| Node {
-            data: vec![],
+            data: Vec::new().into(),
             acl: Arc::new(Acl::world_all()),
             stat: Stat::default(),
             children: children.iter().map(|s| s.to_string()).collect(),
@@ -206,7 +207,7 @@ impl DataTree {
         &mut self,
         h: &TxnHeader,
         path: &str,
-        data: &[u8],
+        data: &Payload,
         acl: &[Acl],
         owner: i64,
         parent_cversion: i32,
@@ -238,7 +239,7 @@ impl DataTree {
             num_children: 0,
             pzxid: h.zxid,
         };
-        let node = Node { data: data.to_vec(), acl: Arc::new(acl.to_vec()), stat, children: BTreeSet::new() };
+        let node = Node { data: data.clone(), acl: Arc::new(acl.to_vec()), stat, children: BTreeSet::new() };
         let out = node.stat();
         self.nodes.insert(path.to_string(), node);
         self.index_owner(path, owner, true);

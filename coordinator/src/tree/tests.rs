@@ -7,7 +7,7 @@ fn h(zxid: i64) -> TxnHeader {
 }
 
 fn create(path: &str, owner: i64, parent_cversion: i32) -> Txn {
-    Txn::Create { path: path.into(), data: b"d".to_vec(), acl: Acl::world_all(), ephemeral_owner: owner, parent_cversion }
+    Txn::Create { path: path.into(), data: b"d".to_vec().into(), acl: Acl::world_all(), ephemeral_owner: owner, parent_cversion }
 }
 
 #[test]
@@ -41,7 +41,7 @@ fn set_data_and_acl_update_versions() {
     let mut t = DataTree::new();
     let mut ch = Vec::new();
     t.apply(&h(1), &create("/a", 0, 1), &mut ch);
-    let r = t.apply(&h(2), &Txn::SetData { path: "/a".into(), data: b"xyz".to_vec(), version: 1 }, &mut ch);
+    let r = t.apply(&h(2), &Txn::SetData { path: "/a".into(), data: b"xyz".to_vec().into(), version: 1 }, &mut ch);
     let OpResult::DataSet { stat } = r else { panic!("{r:?}") };
     assert_eq!((stat.version, stat.mzxid, stat.czxid, stat.data_length, stat.mtime), (1, 2, 1, 3, 1002));
     let acl = vec![Acl { perms: perm::READ, id: Id { scheme: "world".into(), id: "anyone".into() } }];
@@ -78,7 +78,7 @@ fn rollback_restores_everything() {
     let before = t.clone();
     let mut undo = Vec::new();
     t.apply_undoable(&h(3), &create("/a/b", 0, 2), &mut ch, &mut undo);
-    t.apply_undoable(&h(3), &Txn::SetData { path: "/a".into(), data: vec![9], version: 1 }, &mut ch, &mut undo);
+    t.apply_undoable(&h(3), &Txn::SetData { path: "/a".into(), data: vec![9].into(), version: 1 }, &mut ch, &mut undo);
     t.apply_undoable(&h(3), &Txn::SetAcl { path: "/a".into(), acl: vec![], aversion: 1 }, &mut ch, &mut undo);
     t.apply_undoable(&h(3), &Txn::Delete { path: "/a/x".into() }, &mut ch, &mut undo);
     t.rollback(undo);
@@ -114,7 +114,7 @@ proptest::proptest! {
             let txn = match kind {
                 0 if a.get(&parent).is_some_and(|n| n.stat.ephemeral_owner == 0) && a.get(&path).is_none() => create(&path, if y % 2 == 0 { 0 } else { 7 }, cv),
                 1 if a.get(&path).is_some_and(|n| n.children.is_empty()) => Txn::Delete { path },
-                2 if a.get(&path).is_some() => Txn::SetData { path, data: vec![y], version: 3 },
+                2 if a.get(&path).is_some() => Txn::SetData { path, data: vec![y].into(), version: 3 },
                 3 => Txn::CloseSession,
                 _ => Txn::Error { err: -101 },
             };
