@@ -165,3 +165,27 @@ fn delete_records_and_compaction() {
     assert!(log.read(4, 100, true).unwrap().is_none());
     assert_eq!(log.delete_records(1000).unwrap(), Err(()));
 }
+
+#[test]
+fn flush_messages_and_flush_ms() {
+    let root = tmp("flush");
+    let (mut log, _) = PartitionLog::open(&root, TopicPartition::new("t", 0), config(&[("flush.messages", "3")])).unwrap();
+    produce(&mut log, &["a", "b"], 1);
+    assert_eq!(log.unflushed, 2, "page cache until flush.messages");
+    produce(&mut log, &["c"], 1);
+    assert_eq!(log.unflushed, 0, "fsynced at flush.messages");
+
+    let root = tmp("flush-ms");
+    let (mut log, _) = PartitionLog::open(&root, TopicPartition::new("t", 0), config(&[("flush.ms", "50")])).unwrap();
+    produce(&mut log, &["a"], 1);
+    log.flush_if_due().unwrap();
+    assert_eq!(log.unflushed, 1, "not yet due");
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    log.flush_if_due().unwrap();
+    assert_eq!(log.unflushed, 0, "fsynced once flush.ms passed");
+    // The default (no flush settings) leaves writes to the page cache.
+    let (mut log, _) = PartitionLog::open(&tmp("flush-default"), TopicPartition::new("t", 0), config(&[])).unwrap();
+    produce(&mut log, &["a"], 1);
+    log.flush_if_due().unwrap();
+    assert_eq!(log.unflushed, 1);
+}
