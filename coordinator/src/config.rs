@@ -115,7 +115,8 @@ impl Config {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { file: file.clone(), reason: e.to_string() })?;
         let mut cfg = Config::parse(&file, &text)?;
-        cfg.read_myid()?;
+        let hostname = std::env::var("HOSTNAME").ok().or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_string()));
+        cfg.read_myid(hostname.as_deref())?;
         Ok(cfg)
     }
 
@@ -256,8 +257,25 @@ impl Config {
         Ok(c)
     }
 
-    /// Reads `dataDir/myid` (required when zoo.cfg lists servers).
-    fn read_myid(&mut self) -> Result<(), ConfigError> {
+    /// Reads `dataDir/myid` (required when zoo.cfg lists servers). When it is absent and the
+    /// hostname ends in a StatefulSet ordinal (`zk-2`), myid is the ordinal + 1 and is written, so
+    /// one ConfigMap serves every pod; an existing myid always wins.
+    fn read_myid(&mut self, hostname: Option<&str>) -> Result<(), ConfigError> {
+        let p = self.data_dir.join("myid");
+        if !p.exists() && self.servers.len() > 1 {
+            let ordinal = hostname.and_then(|h| h.split('.').next()).and_then(|h| h.rsplit_once('-')).and_then(|(_, n)| n.parse::<i64>().ok());
+            if let Some(id) = ordinal.map(|o| o + 1).filter(|id| self.servers.iter().any(|s| s.id == *id)) {
+                let written = std::fs::create_dir_all(&self.data_dir).and_then(|_| std::fs::write(&p, format!("{id}\n")));
+                if let Err(e) = written {
+                    return Err(ConfigError::Inconsistent { file: self.file.clone(), reason: format!("failed to write {} (myid {id} from the hostname's ordinal): {e}", p.display()) });
+                }
+                tracing::info!(myid = id, file = %p.display(), "wrote myid from the hostname's ordinal");
+            }
+        }
+        self.read_myid_file()
+    }
+
+    fn read_myid_file(&mut self) -> Result<(), ConfigError> {
         let p = self.data_dir.join("myid");
         match std::fs::read_to_string(&p) {
             Ok(s) => {
@@ -352,5 +370,38 @@ server.1=192.168.223.104:3188:3288\nserver.2=192.168.223.105:3188:3288\nserver.3
         assert_eq!(c.servers[0].role, "observer");
         assert_eq!(c.servers[0].client.as_deref(), Some("0.0.0.0:2181"));
         assert_eq!(c.servers[1].host, "::1");
+    }
+}
+
+#[cfg(test)]
+mod myid_tests {
+    use super::*;
+
+    fn ensemble(dir: &Path) -> Config {
+        let text = format!("dataDir={}\nclientPort=2181\nserver.1=zk-0:2888:3888\nserver.2=zk-1:2888:3888\nserver.3=zk-2:2888:3888\n", dir.display());
+        Config::parse("zoo.cfg", &text).unwrap()
+    }
+
+    #[test]
+    fn myid_comes_from_the_ordinal_when_absent_and_the_file_wins_otherwise() {
+        let dir = std::env::temp_dir().join(format!("strom-myid-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut c = ensemble(&dir);
+        c.read_myid(Some("zk-2.zk-headless.default.svc")).unwrap();
+        assert_eq!(c.my_id, 3);
+        assert_eq!(std::fs::read_to_string(dir.join("myid")).unwrap().trim(), "3");
+        // An existing myid wins over the hostname.
+        let mut c = ensemble(&dir);
+        c.read_myid(Some("zk-0")).unwrap();
+        assert_eq!(c.my_id, 3);
+        // No ordinal, no myid: the error names the missing file.
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut c = ensemble(&dir);
+        let err = c.read_myid(Some("laptop")).unwrap_err().to_string();
+        assert!(err.contains("myid") && err.contains("missing"), "{err}");
+        // An ordinal beyond the listed servers is not used.
+        let mut c = ensemble(&dir);
+        assert!(c.read_myid(Some("zk-7")).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
