@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+import broker_kafkautil as ku
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -29,6 +31,7 @@ def run(*args, stdin=None, check=True):
 def test_seed_workflow_across_two_brokers(cluster, extra_brokers, topic, group):
     second = extra_brokers(1)
     first = cluster.bootstrap
+    ku.wait_for_brokers(first, {0, 1})
     name = "lzq-" + topic
     out = run("topics", "create", "--bootstrap-server", first, "--topic", name,
               "--partitions", "3", "--replication-factor", "2").stdout

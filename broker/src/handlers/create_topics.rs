@@ -81,7 +81,14 @@ pub async fn handle(b: &Broker, _c: &mut Conn, req: CreateTopicsRequest, h: &Req
         let config: BTreeMap<String, String> = t.configs.iter().filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string()))).collect();
         let assignments: Vec<(i32, Vec<i32>)> = t.assignments.iter().map(|a| (a.partition_index, a.broker_ids.iter().map(|x| x.0).collect())).collect();
         let mut r = CreatableTopicResult::default().with_name(t.name.clone()).with_num_partitions(-1).with_replication_factor(-1);
-        let outcome = match plan(b, &name, t.num_partitions, t.replication_factor, &assignments, &config) {
+        let mut planned = plan(b, &name, t.num_partitions, t.replication_factor, &assignments, &config);
+        if matches!(&planned, Err((c, _)) if *c == ResponseError::InvalidReplicationFactor.code() || *c == ResponseError::InvalidReplicaAssignment.code()) {
+            // A broker that registered a moment ago may not be in our view yet: look again once.
+            if b.cluster.reload().await.is_ok() {
+                planned = plan(b, &name, t.num_partitions, t.replication_factor, &assignments, &config);
+            }
+        }
+        let outcome = match planned {
             Ok(replicas) if req.validate_only => Ok(replicas),
             Ok(replicas) => create(b, &name, &replicas, &config).await.map(|_| replicas),
             Err(e) => Err(e),
