@@ -61,7 +61,8 @@ impl Broker {
             return Err(err(ResponseError::NotLeaderOrFollower));
         }
         let tp = TopicPartition::new(topic, partition);
-        match self.logs.get_or_create(&tp, self.log_config(&t.config), &uuid_to_string(&t.id)) {
+        // The topic's config is resolved only when the log has to be opened (not per request).
+        match self.logs.get_or_create(&tp, || self.log_config(&t.config), &uuid_to_string(&t.id)) {
             Ok(l) => Ok((l, p.leader_epoch)),
             Err(e) => {
                 tracing::error!(partition = %tp, error = %e, "cannot open log");
@@ -82,7 +83,7 @@ impl Broker {
                     continue;
                 }
                 let tp = TopicPartition::new(t.name.clone(), i as i32);
-                if let Err(e) = self.logs.get_or_create(&tp, cfg.clone(), &uuid_to_string(&t.id)) {
+                if let Err(e) = self.logs.get_or_create(&tp, || cfg.clone(), &uuid_to_string(&t.id)) {
                     tracing::error!(partition = %tp, error = %e, "cannot open log");
                 }
             }

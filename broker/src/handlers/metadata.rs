@@ -8,7 +8,7 @@ use kafka_protocol::messages::*;
 use super::{s, topic_name, Conn};
 use crate::broker::{Broker, OFFSETS_TOPIC};
 use crate::cluster::metadata::Snapshot;
-use crate::cluster::znodes::{uuid_to_string, validate_topic_name};
+use crate::cluster::znodes::validate_topic_name;
 
 pub async fn handle(b: &Broker, c: &mut Conn, req: MetadataRequest, h: &RequestHeader) -> Option<MetadataResponse> {
     let v = h.request_api_version;
@@ -81,6 +81,5 @@ fn topic(snap: &Snapshot, name: &str, create_error: Option<i16>) -> MetadataResp
                 .with_offline_replicas(p.replicas.iter().filter(|r| !alive(r)).map(|r| BrokerId(*r)).collect())
         })
         .collect();
-    let _ = uuid_to_string;
     base.with_topic_id(uuid::Uuid::from_bytes(t.id)).with_partitions(partitions)
 }

@@ -113,7 +113,7 @@ impl LogManager {
 
     /// The partition's log, created if missing. A log whose recorded topic id differs from
     /// `topic_id` belongs to a deleted topic of the same name and is replaced.
-    pub fn get_or_create(&self, tp: &TopicPartition, config: LogConfig, topic_id: &str) -> io::Result<SharedLog> {
+    pub fn get_or_create(&self, tp: &TopicPartition, config: impl FnOnce() -> LogConfig, topic_id: &str) -> io::Result<SharedLog> {
         if let Some(l) = self.get(tp) {
             let recorded = l.lock().expect("log lock").topic_id.clone();
             match recorded {
@@ -133,7 +133,7 @@ impl LogManager {
         if let Some(l) = logs.get(tp) {
             return Ok(l.clone());
         }
-        let (mut log, _) = PartitionLog::open(&dir, tp.clone(), config)?;
+        let (mut log, _) = PartitionLog::open(&dir, tp.clone(), config())?;
         log.set_topic_id(topic_id)?;
         let shared = Arc::new(Mutex::new(log));
         logs.insert(tp.clone(), shared.clone());
