@@ -13,6 +13,7 @@
 //! a server rejoining after a partition cannot depose a healthy leader.
 
 pub mod raft;
+pub mod wire;
 
 #[cfg(test)]
 mod sim;

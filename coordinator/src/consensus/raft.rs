@@ -15,6 +15,8 @@ pub struct Config {
     pub heartbeat_ticks: u32,
     /// Entries per append message.
     pub max_batch: usize,
+    /// Bytes of entry data per append message (at least one entry is always sent).
+    pub max_bytes: usize,
     pub seed: u64,
 }
 
@@ -211,6 +213,33 @@ impl Raft {
         Ok(index)
     }
 
+    /// Several client writes at once (one append message per follower): the index of the first.
+    pub fn propose_many(&mut self, data: Vec<Vec<u8>>) -> Result<u64, ProposeError> {
+        if self.role != Role::Leader {
+            return Err(ProposeError::NotLeader { leader: self.leader });
+        }
+        let first = self.last_index() + 1;
+        if data.is_empty() {
+            return Ok(first);
+        }
+        for d in data {
+            self.append_local(d);
+        }
+        self.broadcast_append();
+        Ok(first)
+    }
+
+    /// The index up to which entries are committed.
+    pub fn commit_index(&self) -> u64 {
+        self.commit
+    }
+
+    /// True once the leader has committed an entry of its own term: from then on its log holds
+    /// every committed entry and it may serve.
+    pub fn leader_ready(&self) -> bool {
+        self.role == Role::Leader && self.term_at(self.commit) == Some(self.term)
+    }
+
     fn broadcast_append(&mut self) {
         for p in self.peers() {
             self.send_append(p);
@@ -222,7 +251,21 @@ impl Raft {
         let prev_index = pr.next - 1;
         let prev_term = self.term_at(prev_index).unwrap_or(0);
         let end = (self.last_index()).min(prev_index + self.cfg.max_batch as u64);
-        let entries = self.log[prev_index as usize..end as usize].to_vec();
+        let mut bytes = 0usize;
+        let mut entries = Vec::new();
+        for e in &self.log[prev_index as usize..end as usize] {
+            bytes += e.data.len() + 24;
+            if !entries.is_empty() && bytes > self.cfg.max_bytes {
+                break;
+            }
+            entries.push(e.clone());
+        }
+        // Pipelining: the next append continues after these (a refusal moves it back).
+        if let Some(last) = entries.last() {
+            if let Some(p) = self.progress.get_mut(&to) {
+                p.next = last.index + 1;
+            }
+        }
         let m = Message::Append { term: self.term, prev_index, prev_term, entries, commit: self.commit };
         self.send(to, m);
     }
@@ -391,8 +434,13 @@ impl Raft {
                         pr.matched = matched.min(last);
                         pr.next = pr.next.max(pr.matched + 1);
                         let behind = pr.next <= last;
+                        let before = self.commit;
                         self.maybe_commit();
-                        if behind {
+                        if self.commit > before {
+                            // Tell every follower at once, so they answer their clients
+                            // without waiting for the next heartbeat.
+                            self.broadcast_append();
+                        } else if behind {
                             self.send_append(from);
                         }
                     }
@@ -456,6 +504,11 @@ impl Raft {
             self.applied = self.commit;
         }
         r
+    }
+
+    /// On the leader: each follower's matched index.
+    pub fn follower_matched(&self) -> Vec<(NodeId, u64)> {
+        self.progress.iter().map(|(id, p)| (*id, p.matched)).collect()
     }
 
     /// The voters, as a set.

@@ -3,14 +3,16 @@
 //! loop persists each batch's transactions before it releases the batch's output, so no client
 //! sees a change before it is durable, and replies leave in request order per connection.
 
+mod ensemble;
 pub mod prep;
 mod reads;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 
 use crate::proto::codes::{op, xid, ErrorCode, OwnerKind};
 use crate::proto::jute::Writer;
+use crate::consensus::wire::PeerMsg;
 use crate::proto::records::{self, ConnectRequest, ConnectResponse, Id, Request, RequestHeader, WriteOp};
 use crate::tree::{Change, DataTree, OpResult};
 use crate::txn::{Txn, TxnHeader};
@@ -38,6 +40,32 @@ pub enum Out {
 pub struct Batch {
     pub txns: Vec<(TxnHeader, Txn)>,
     pub out: Vec<Out>,
+    /// For the ensemble's leader (sent by a follower).
+    pub to_leader: Vec<PeerMsg>,
+}
+
+/// This server's part in the ensemble, as the processor needs to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// No ensemble: decide and apply every write here.
+    Standalone,
+    /// Decide writes (applied at once, replies released by the caller once committed).
+    Leader,
+    /// Forward writes to the leader; apply what the ensemble commits.
+    Follower,
+    /// No leader known: serve no sessions.
+    Looking,
+}
+
+/// A request of a follower's session that waits for the leader.
+#[derive(Debug)]
+enum Pending {
+    /// A write forwarded to the leader, answered when it comes back committed.
+    Write { conn: ConnId, xid: i32, req: Request, since: i64 },
+    /// A sync: answered once this server has applied up to the leader's commit index.
+    Sync { conn: ConnId, xid: i32, path: String, index: Option<u64>, since: i64 },
+    /// A later request of the same session, held for FIFO order.
+    Later { conn: ConnId, h: RequestHeader, req: Request },
 }
 
 #[derive(Debug)]
@@ -79,6 +107,12 @@ pub struct Processor {
     pub counters: Counters,
     batch: Batch,
     last_container_check: i64,
+    pub role: Role,
+    pending: HashMap<i64, VecDeque<Pending>>,
+    /// Sessions whose next pending request is a sync.
+    syncing: HashSet<i64>,
+    /// New sessions a follower asked the leader to create: session → (connection, timeout).
+    pending_connects: HashMap<i64, (ConnId, i32)>,
 }
 
 impl Processor {
@@ -100,6 +134,10 @@ impl Processor {
             counters: Counters::default(),
             batch: Batch::default(),
             last_container_check: now,
+            role: Role::Standalone,
+            pending: HashMap::new(),
+            syncing: HashSet::new(),
+            pending_connects: HashMap::new(),
         }
     }
 
@@ -195,12 +233,26 @@ impl Processor {
             self.batch.out.push(Out::Close(conn));
             return;
         }
+        if self.role == Role::Looking {
+            tracing::info!(conn, "refusing a session: this server is not in a quorum");
+            self.batch.out.push(Out::Close(conn));
+            return;
+        }
         let timeout = self.negotiate(req.timeout);
         let session_id = if req.session_id == 0 {
             let sid = self.next_session;
             self.next_session += 1;
             let mut passwd = vec![0u8; 16];
             rand::Rng::fill(&mut rand::rng(), &mut passwd[..]);
+            if self.role == Role::Follower {
+                // The leader creates it; the reply goes out when the creation is committed.
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.session_id = sid;
+                }
+                self.pending_connects.insert(sid, (conn, timeout));
+                self.batch.to_leader.push(PeerMsg::CreateSession { session_id: sid, timeout, passwd });
+                return;
+            }
             self.commit(sid, 0, now, Txn::CreateSession { timeout, passwd });
             sid
         } else {
@@ -212,8 +264,16 @@ impl Processor {
                 self.batch.out.push(Out::Close(conn));
                 return;
             }
+            if self.role == Role::Follower {
+                self.batch.to_leader.push(PeerMsg::Touch { sessions: vec![req.session_id] });
+            }
             req.session_id
         };
+        self.finish_connect(conn, session_id, timeout, read_only, now);
+    }
+
+    /// Sends the ConnectResponse of a session now known to the tree.
+    fn finish_connect(&mut self, conn: ConnId, session_id: i64, timeout: i32, read_only: Option<bool>, now: i64) {
         // A session moves to its newest connection; the older one is closed (SESSIONMOVED).
         if let Some(old) = self.live.get(&session_id).and_then(|l| l.conn) {
             if old != conn {
@@ -267,7 +327,11 @@ impl Processor {
                 return;
             }
         };
-        self.handle(conn, session_id, h, req, now);
+        match self.role {
+            Role::Follower => self.follower_request(conn, session_id, h, req, body, now),
+            Role::Looking => self.batch.out.push(Out::Close(conn)),
+            Role::Leader | Role::Standalone => self.handle(conn, session_id, h, req, now),
+        }
     }
 
     fn handle(&mut self, conn: ConnId, session_id: i64, h: RequestHeader, req: Request, now: i64) {
@@ -282,40 +346,11 @@ impl Processor {
                 let frame = self.multi_read(conn, h.xid, &ops);
                 self.send(conn, frame);
             }
-            Request::Write(w) => {
-                let c = &self.conns[&conn];
-                let who = Caller { session_id, auth: &c.auth, addr: Some(c.addr) };
-                let txn = prep::prep_write(&self.tree, &w, &who, self.limits.max_buffer);
-                let (zxid, result) = match txn {
-                    Ok(t) => self.commit(session_id, h.xid, now, t),
-                    Err(e) => {
-                        let (z, _) = self.commit(session_id, h.xid, now, Txn::Error { err: e.code() });
-                        self.send(conn, records::reply(h.xid, z, e));
-                        return;
-                    }
-                };
-                let frame = write_reply(h.xid, zxid, &w, &result);
-                self.send(conn, frame);
+            Request::Write(_) | Request::SetAcl { .. } | Request::Multi(_) | Request::CloseSession => {
+                let Some(c) = self.conns.get(&conn) else { return };
+                let (auth, addr) = (c.auth.clone(), c.addr);
+                self.handle_write(Some(conn), &auth, Some(addr), session_id, h, req, now);
             }
-            Request::SetAcl { path, acl, version } => {
-                let c = &self.conns[&conn];
-                let who = Caller { session_id, auth: &c.auth, addr: Some(c.addr) };
-                match prep::prep_set_acl(&self.tree, &path, &acl, version, &who) {
-                    Ok(t) => {
-                        let (z, r) = self.commit(session_id, h.xid, now, t);
-                        let mut w = records::reply_header(h.xid, z, ErrorCode::Ok);
-                        if let OpResult::AclSet { stat } = r {
-                            stat.write(&mut w);
-                        }
-                        self.send(conn, w.finish_frame());
-                    }
-                    Err(e) => {
-                        let (z, _) = self.commit(session_id, h.xid, now, Txn::Error { err: e.code() });
-                        self.send(conn, records::reply(h.xid, z, e));
-                    }
-                }
-            }
-            Request::Multi(ops) => self.multi(conn, session_id, h.xid, &ops, now),
             Request::Sync { path } => {
                 let mut w = records::reply_header(h.xid, last, ErrorCode::Ok);
                 w.ustring(&path);
@@ -410,12 +445,6 @@ impl Processor {
                 }
                 self.send(conn, w.finish_frame());
             }
-            Request::CloseSession => {
-                let (z, _) = self.commit(session_id, h.xid, now, Txn::CloseSession);
-                self.live.remove(&session_id);
-                self.send(conn, records::reply(h.xid, z, ErrorCode::Ok));
-                self.batch.out.push(Out::Close(conn));
-            }
             Request::Unimplemented { opcode } => {
                 tracing::debug!(conn, opcode, "unimplemented opcode");
                 self.send(conn, records::reply(h.xid, last, ErrorCode::Unimplemented));
@@ -423,9 +452,44 @@ impl Processor {
         }
     }
 
-    fn multi(&mut self, conn: ConnId, session_id: i64, cxid: i32, ops: &[WriteOp], now: i64) {
-        let c = &self.conns[&conn];
-        let who = Caller { session_id, auth: &c.auth, addr: Some(c.addr) };
+    /// Decides a write (here, or on the leader for a follower's client: `reply_to` None) and
+    /// answers it.
+    #[allow(clippy::too_many_arguments)]
+    fn handle_write(&mut self, reply_to: Option<ConnId>, auth: &[Id], addr: Option<IpAddr>, session_id: i64, h: RequestHeader, req: Request, now: i64) {
+        let who = Caller { session_id, auth, addr };
+        let reply = |p: &mut Processor, frame: Vec<u8>| {
+            if let Some(c) = reply_to {
+                p.send(c, frame);
+            }
+        };
+        match req {
+            Request::Write(w) => {
+                let (zxid, result) = match prep::prep_write(&self.tree, &w, &who, self.limits.max_buffer) {
+                    Ok(t) => self.commit(session_id, h.xid, now, t),
+                    Err(e) => self.commit(session_id, h.xid, now, Txn::Error { err: e.code() }),
+                };
+                reply(self, write_reply(h.xid, zxid, &w, &result));
+            }
+            Request::SetAcl { path, acl, version } => {
+                let t = prep::prep_set_acl(&self.tree, &path, &acl, version, &who).unwrap_or_else(|e| Txn::Error { err: e.code() });
+                let (z, r) = self.commit(session_id, h.xid, now, t);
+                reply(self, set_acl_reply(h.xid, z, &r));
+            }
+            Request::Multi(ops) => self.multi(reply_to, &who, h.xid, &ops, now),
+            Request::CloseSession => {
+                let (z, _) = self.commit(session_id, h.xid, now, Txn::CloseSession);
+                self.live.remove(&session_id);
+                reply(self, records::reply(h.xid, z, ErrorCode::Ok));
+                if let Some(c) = reply_to {
+                    self.batch.out.push(Out::Close(c));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn multi(&mut self, reply_to: Option<ConnId>, who: &Caller, cxid: i32, ops: &[WriteOp], now: i64) {
+        let session_id = who.session_id;
         let h = TxnHeader { session_id, cxid, zxid: self.next_zxid(), time: now };
         // Each op is validated against the tree as changed by the ones before it; on a
         // failure the applied ones are rolled back and the multi is logged as errors.
@@ -435,7 +499,7 @@ impl Processor {
         let mut results = Vec::with_capacity(ops.len());
         let mut failed: Option<(usize, ErrorCode)> = None;
         for (i, w) in ops.iter().enumerate() {
-            match prep::prep_write(&self.tree, w, &who, self.limits.max_buffer) {
+            match prep::prep_write(&self.tree, w, who, self.limits.max_buffer) {
                 Ok(t) => {
                     results.push(self.tree.apply_undoable(&h, &t, &mut changes, &mut undo));
                     txns.push(t);
@@ -464,12 +528,9 @@ impl Processor {
         self.tree.last_zxid = h.zxid;
         self.fire(&changes);
         self.batch.txns.push((h, txn));
-        let mut w = records::reply_header(cxid, h.zxid, ErrorCode::Ok);
-        for (i, r) in results.iter().enumerate() {
-            write_multi_result(&mut w, ops.get(i), r);
+        if let Some(conn) = reply_to {
+            self.send(conn, multi_reply(cxid, h.zxid, ops, &results));
         }
-        w.int(-1).boolean(true).int(-1);
-        self.send(conn, w.finish_frame());
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -509,6 +570,11 @@ impl Processor {
 
     /// Periodic work: session expiry, container and TTL cleanup.
     pub fn tick(&mut self, now: i64) {
+        match self.role {
+            Role::Follower => return self.follower_tick(now),
+            Role::Looking => return,
+            Role::Leader | Role::Standalone => {}
+        }
         let mut expired: Vec<i64> = self.live.iter().filter(|(_, l)| l.deadline <= now).map(|(id, _)| *id).collect();
         expired.sort_unstable();
         for sid in expired {
@@ -565,6 +631,51 @@ fn write_reply(xid_: i32, zxid: i64, w: &WriteOp, r: &OpResult) -> Vec<u8> {
         _ => {}
     }
     out.finish_frame()
+}
+
+fn set_acl_reply(xid_: i32, zxid: i64, r: &OpResult) -> Vec<u8> {
+    match r {
+        OpResult::AclSet { stat } => {
+            let mut w = records::reply_header(xid_, zxid, ErrorCode::Ok);
+            stat.write(&mut w);
+            w.finish_frame()
+        }
+        OpResult::Error { err } => {
+            let mut e = Writer::framed();
+            e.int(xid_).long(zxid).int(*err);
+            e.finish_frame()
+        }
+        _ => records::reply(xid_, zxid, ErrorCode::SystemError),
+    }
+}
+
+fn multi_reply(xid_: i32, zxid: i64, ops: &[WriteOp], results: &[OpResult]) -> Vec<u8> {
+    let mut w = records::reply_header(xid_, zxid, ErrorCode::Ok);
+    for (i, r) in results.iter().enumerate() {
+        write_multi_result(&mut w, ops.get(i), r);
+    }
+    w.int(-1).boolean(true).int(-1);
+    w.finish_frame()
+}
+
+/// The reply to a write request, from the result of applying its transaction.
+fn reply_for(req: &Request, xid_: i32, zxid: i64, r: &OpResult) -> Vec<u8> {
+    match (req, r) {
+        (Request::Write(w), _) => write_reply(xid_, zxid, w, r),
+        (Request::SetAcl { .. }, _) => set_acl_reply(xid_, zxid, r),
+        (Request::Multi(ops), OpResult::Multi(results)) => multi_reply(xid_, zxid, ops, results),
+        (_, OpResult::Error { err }) => {
+            let mut e = Writer::framed();
+            e.int(xid_).long(zxid).int(*err);
+            e.finish_frame()
+        }
+        _ => records::reply(xid_, zxid, ErrorCode::Ok),
+    }
+}
+
+/// Requests the leader decides.
+fn is_write(req: &Request) -> bool {
+    matches!(req, Request::Write(_) | Request::SetAcl { .. } | Request::Multi(_) | Request::CloseSession)
 }
 
 /// One `MultiHeader{type, done=false, err}` plus the result body.

@@ -14,6 +14,8 @@ pub enum JuteError {
     BadUtf8 { offset: usize },
     #[error("unknown {what} {value}")]
     Unknown { what: &'static str, value: i64 },
+    #[error("{0}")]
+    Invalid(String),
 }
 
 pub type Result<T> = std::result::Result<T, JuteError>;

@@ -14,10 +14,25 @@ pub struct Ctx<'a> {
     pub started: std::time::Instant,
     /// The connection asking (a four-letter word's own connection), listed as ZooKeeper does.
     pub asking: Option<&'a str>,
+    /// The ensemble as this member sees it (None: standalone).
+    pub quorum: Option<&'a crate::server::ensemble::QuorumView>,
 }
 
-fn mode(_c: &Ctx) -> &'static str {
-    "standalone"
+fn mode(c: &Ctx) -> &'static str {
+    use crate::processor::Role;
+    match c.p.role {
+        Role::Standalone => "standalone",
+        Role::Leader => "leader",
+        Role::Follower => "follower",
+        Role::Looking => "looking",
+    }
+}
+
+/// ZooKeeper answers most commands so while it has no quorum.
+const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
+
+fn serving(c: &Ctx) -> bool {
+    c.p.role != crate::processor::Role::Looking
 }
 
 fn latency(c: &Ctx) -> (u64, f64, u64) {
@@ -51,6 +66,9 @@ fn srvr(c: &Ctx, with_clients: bool) -> String {
         mode(c),
         c.p.tree.node_count()
     ));
+    if let Some(q) = c.quorum {
+        s.push_str(&format!("Epoch: {}\nLeader: {}\nQuorum size: {}\n", q.term, q.leader.map_or("none".into(), |l| l.to_string()), q.voters / 2 + 1));
+    }
     s
 }
 
@@ -76,7 +94,7 @@ fn cons(c: &Ctx) -> String {
 fn mntr_pairs(c: &Ctx) -> Vec<(&'static str, Value)> {
     let (min, avg, max) = latency(c);
     let (_, watched_paths, watches) = c.p.watches.summary();
-    vec![
+    let mut v = vec![
         ("zk_version", json!(VERSION)),
         ("zk_server_state", json!(mode(c))),
         ("zk_avg_latency", json!(avg)),
@@ -96,7 +114,24 @@ fn mntr_pairs(c: &Ctx) -> Vec<(&'static str, Value)> {
         ("zk_uptime", json!(c.started.elapsed().as_millis() as u64)),
         ("zk_resident_memory_bytes", json!(resident_bytes())),
         ("zk_max_file_descriptor_count", json!(max_fds())),
-    ]
+    ];
+    if let Some(q) = c.quorum {
+        v.push(("zk_epoch", json!(q.term)));
+        v.push(("zk_quorum_size", json!(q.voters / 2 + 1)));
+        v.push(("zk_peer_state", json!(match c.p.role {
+            crate::processor::Role::Leader => "leading - broadcast",
+            crate::processor::Role::Follower => "following - broadcast",
+            _ => "looking",
+        })));
+        if c.p.role == crate::processor::Role::Leader {
+            v.push(("zk_learners", json!(q.followers)));
+            v.push(("zk_followers", json!(q.followers)));
+            v.push(("zk_synced_followers", json!(q.synced_followers)));
+            v.push(("zk_pending_syncs", json!(0)));
+            v.push(("zk_max_follower_lag", json!(q.max_follower_lag)));
+        }
+    }
+    v
 }
 
 fn max_fds() -> u64 {
@@ -171,6 +206,9 @@ fn dump(c: &Ctx) -> String {
 pub fn four_letter(c: &Ctx, word: &str) -> String {
     if !c.cfg.four_letter_allowed(word) {
         return format!("{word} is not executed because it is not in the whitelist.\n");
+    }
+    if !serving(c) && matches!(word, "srvr" | "stat" | "mntr" | "cons" | "wchs" | "dump") {
+        return NOT_SERVING.into();
     }
     match word {
         "ruok" => "imok".into(),

@@ -4,6 +4,8 @@
 pub mod admin;
 pub mod commands;
 pub mod connection;
+pub mod ensemble;
+pub mod peers;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -58,24 +60,35 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     bound: Option<oneshot::Sender<Bound>>,
 ) -> Result<(), ServerError> {
-    if cfg.servers.len() > 1 {
-        return Err(ServerError::Unsupported(format!(
-            "{} lists {} servers (an ensemble); this build of strom-coordinator runs standalone only, \
-             so it refuses to start rather than run {} independent copies",
-            cfg.file,
-            cfg.servers.len(),
-            cfg.servers.len()
-        )));
-    }
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }
-    let (mut storage, tree) = Storage::open(&cfg.data_dir, &cfg.data_log_dir, cfg.snap_count)?;
-    storage.snap_retain = cfg.snap_retain_count;
-    storage.purge_enabled = cfg.purge_interval_hours > 0;
-    if storage.purge_enabled {
-        storage.purge_now();
-    }
+    let is_ensemble = cfg.servers.len() > 1;
+    let (store, tree) = if is_ensemble {
+        if cfg.servers.iter().any(|s| s.role == "observer") {
+            return Err(ServerError::Unsupported(format!("{}: observers are not supported yet; list every server as a participant", cfg.file)));
+        }
+        let r = ensemble::recover(&cfg)?;
+        let tree = r.tree;
+        (Store::Ensemble(r.log, r.hs, r.entries), tree)
+    } else {
+        let (mut storage, tree) = Storage::open(&cfg.data_dir, &cfg.data_log_dir, cfg.snap_count)?;
+        storage.snap_retain = cfg.snap_retain_count;
+        storage.purge_enabled = cfg.purge_interval_hours > 0;
+        if storage.purge_enabled {
+            storage.purge_now();
+        }
+        (Store::Standalone(storage), tree)
+    };
+    // The quorum port of this member (bound before clients are accepted).
+    let quorum_listener = if is_ensemble {
+        let me = cfg.servers.iter().find(|s| s.id == cfg.my_id).ok_or_else(|| ServerError::Unsupported(format!("myid {} has no server line", cfg.my_id)))?;
+        let addr = format!("{}:{}", me.host, me.quorum_port);
+        let sock = peers::resolve(&addr).await.ok_or_else(|| ServerError::Bind { what: "quorum port", addr: addr.clone(), source: std::io::Error::other("cannot resolve the host of this server's line") })?;
+        Some(TcpListener::bind(sock).await.map_err(|source| ServerError::Bind { what: "quorum port", addr, source })?)
+    } else {
+        None
+    };
 
     let listener = TcpListener::bind(cfg.client_addr())
         .await
@@ -88,7 +101,7 @@ pub async fn run(
         None
     };
     let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
-    tracing::info!(client = %client_addr, admin = ?admin_addr, zxid = format_args!("{:#x}", tree.last_zxid), nodes = tree.node_count(), "strom-coordinator serving (standalone)");
+    tracing::info!(client = %client_addr, admin = ?admin_addr, zxid = format_args!("{:#x}", tree.last_zxid), nodes = tree.node_count(), ensemble = is_ensemble, "strom-coordinator listening");
     if let Some(b) = bound {
         let _ = b.send(Bound { client: client_addr, admin: admin_addr });
     }
@@ -171,9 +184,28 @@ pub async fn run(
     });
     drop(in_tx);
 
-    let result = processor_loop(processor, storage, in_rx, stop_rx, cfg).await;
+    let result = match store {
+        Store::Standalone(storage) => processor_loop(processor, storage, in_rx, stop_rx, cfg).await,
+        Store::Ensemble(log, hs, entries) => {
+            let mut rcfg = ensemble::raft_config(&cfg);
+            rcfg.voters.sort_unstable();
+            let raft = crate::consensus::raft::Raft::restore(rcfg, hs, entries);
+            let (peer_tx, peer_rx) = mpsc::channel(16 * 1024);
+            let others: Vec<(u64, String)> =
+                cfg.servers.iter().filter(|s| s.id != cfg.my_id).map(|s| (s.id as u64, format!("{}:{}", s.host, s.quorum_port))).collect();
+            let listener = quorum_listener.ok_or_else(|| ServerError::Unsupported("no quorum listener".into()))?;
+            let peers = peers::start(cfg.my_id as u64, listener, others, peer_tx, stop_rx.clone());
+            let member = ensemble::Member { raft, log, peers, me: cfg.my_id as u64 };
+            ensemble::run_loop(processor, member, in_rx, peer_rx, stop_rx, cfg).await
+        }
+    };
     accept.abort();
     result
+}
+
+enum Store {
+    Standalone(Storage),
+    Ensemble(crate::storage::raftlog::RaftLog, crate::consensus::HardState, Vec<crate::consensus::Entry>),
 }
 
 async fn processor_loop(
@@ -230,11 +262,11 @@ async fn processor_loop(
                     p.connection_closed(conn);
                 }
                 Input::FourLetter { word, peer, reply } => {
-                    let ctx = commands::Ctx { p: &p, cfg: &cfg, started, asking: Some(&peer) };
+                    let ctx = commands::Ctx { p: &p, cfg: &cfg, started, asking: Some(&peer), quorum: None };
                     let _ = reply.send(commands::four_letter(&ctx, word));
                 }
                 Input::Admin { name, reply } => {
-                    let _ = reply.send(commands::admin(&commands::Ctx { p: &p, cfg: &cfg, started, asking: None }, &name));
+                    let _ = reply.send(commands::admin(&commands::Ctx { p: &p, cfg: &cfg, started, asking: None, quorum: None }, &name));
                 }
             }
         }

@@ -8,6 +8,7 @@
 //! Restart = newest valid snapshot + replay of later log records; a torn or corrupt tail of
 //! the newest log file is cut off with a warning.
 
+pub mod raftlog;
 pub mod snapshot;
 
 use std::fs::{self, File, OpenOptions};
@@ -35,7 +36,7 @@ pub enum StorageError {
     Gap { path: PathBuf, expected: i64, found: i64 },
 }
 
-fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StorageError + 'a {
+pub(crate) fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StorageError + 'a {
     move |source| StorageError::Io { what, path: path.to_path_buf(), source }
 }
 
@@ -52,7 +53,7 @@ pub struct Storage {
 }
 
 /// Files named `<prefix>.<hex zxid>` in `dir`, sorted by zxid.
-fn list(dir: &Path, prefix: &str) -> Vec<(i64, PathBuf)> {
+pub(crate) fn list(dir: &Path, prefix: &str) -> Vec<(i64, PathBuf)> {
     let mut v = Vec::new();
     if let Ok(rd) = fs::read_dir(dir) {
         for e in rd.flatten() {

@@ -1,0 +1,428 @@
+//! The tokio layer of an ensemble member: drives the consensus core (`consensus::raft`) with
+//! ticks, peer messages and the leader's proposals, persists what it must before anything
+//! leaves (`storage::raftlog`), applies committed entries to the processor, and holds the
+//! leader's replies until what they report is committed.
+//!
+//! zxid = consensus log index: it grows across leader changes, and every server applies the
+//! same entries at the same zxids. The epoch reported by `srvr`/`mntr` is the consensus term.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use super::{commands, peers, Input, ServerError};
+use crate::config::Config;
+use crate::consensus::raft::{self, Raft, Role as RaftRole};
+use crate::consensus::wire::PeerMsg;
+use crate::consensus::{Entry, HardState, NodeId};
+use crate::processor::{Out, Processor, Role};
+use crate::proto::codes::ErrorCode;
+use crate::proto::records;
+use crate::storage::raftlog::RaftLog;
+use crate::storage::{list, snapshot};
+use crate::tree::DataTree;
+use crate::txn;
+use crate::watches::ConnId;
+
+/// Consensus tick.
+const TICK: Duration = Duration::from_millis(50);
+/// Forwarded requests a new leader holds until it may serve.
+const EARLY_LIMIT: usize = 100_000;
+
+/// What a member recovered from disk.
+pub struct Recovered {
+    pub log: RaftLog,
+    pub hs: HardState,
+    pub entries: Vec<Entry>,
+    pub tree: DataTree,
+}
+
+/// Opens the consensus log and the newest usable snapshot (one the log covers).
+pub fn recover(cfg: &Config) -> Result<Recovered, ServerError> {
+    let (log, mut hs, entries) = RaftLog::open(&cfg.data_dir, &cfg.data_log_dir)?;
+    let tree = committed_tree(&cfg.data_dir, &entries, entries.len() as u64)?;
+    let snap = tree.last_zxid as u64;
+    // A snapshot only ever holds committed entries.
+    hs.commit = hs.commit.max(snap).min(entries.len() as u64);
+    tracing::info!(term = hs.term, entries = entries.len(), commit = hs.commit, snapshot = format_args!("{snap:#x}"), "recovered consensus state");
+    Ok(Recovered { log, hs, entries, tree })
+}
+
+/// The tree at the newest snapshot at or below `upto` (empty without one), plus nothing else:
+/// the caller applies the entries after it.
+fn committed_tree(data_dir: &std::path::Path, entries: &[Entry], upto: u64) -> Result<DataTree, ServerError> {
+    let dir = data_dir.join("version-2");
+    for (zxid, path) in list(&dir, "snapshot").into_iter().rev() {
+        if zxid as u64 > upto || zxid as u64 > entries.len() as u64 {
+            continue;
+        }
+        match snapshot::read(&path) {
+            Ok(t) => return Ok(t),
+            Err(e) => tracing::warn!(snapshot = %path.display(), error = %e, "skipping invalid snapshot"),
+        }
+    }
+    Ok(DataTree::new())
+}
+
+/// Rebuilds the committed tree (a leader that lost leadership with undecided writes applied).
+fn rebuild(data_dir: &std::path::Path, raft: &Raft, now: i64) -> Result<DataTree, ServerError> {
+    let commit = raft.commit_index();
+    let mut tree = committed_tree(data_dir, raft.entries(), commit)?;
+    for e in &raft.entries()[tree.last_zxid as usize..commit as usize] {
+        if e.data.is_empty() {
+            tree.last_zxid = e.index as i64;
+            continue;
+        }
+        let (mut h, t) = txn::decode_record(&e.data).map_err(|err| ServerError::Unsupported(format!("log entry {} does not decode: {err}", e.index)))?;
+        h.zxid = e.index as i64;
+        tree.apply(&h, &t, &mut Vec::new());
+    }
+    let _ = now;
+    Ok(tree)
+}
+
+/// A view of the quorum for `srvr`, `mntr` and the admin commands.
+#[derive(Debug, Clone, Default)]
+pub struct QuorumView {
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    pub voters: usize,
+    /// On the leader: followers, and those within a few entries of the leader.
+    pub followers: usize,
+    pub synced_followers: usize,
+    pub max_follower_lag: u64,
+}
+
+pub struct Member {
+    pub raft: Raft,
+    pub log: RaftLog,
+    pub peers: peers::Peers,
+    pub me: NodeId,
+}
+
+fn quorum_view(raft: &Raft) -> QuorumView {
+    let mut v = QuorumView { term: raft.term, leader: raft.leader, voters: raft.voters().len(), ..Default::default() };
+    if raft.role == RaftRole::Leader {
+        let last = raft.last_index();
+        for (_, m) in raft.follower_matched() {
+            v.followers += 1;
+            let lag = last.saturating_sub(m);
+            v.max_follower_lag = v.max_follower_lag.max(lag);
+            if lag <= 100 {
+                v.synced_followers += 1;
+            }
+        }
+    }
+    v
+}
+
+pub fn raft_config(cfg: &Config) -> raft::Config {
+    let voters: Vec<NodeId> = cfg.servers.iter().filter(|s| s.role != "observer").map(|s| s.id as NodeId).collect();
+    // Elections after 1–2 s of silence at the default tickTime of 2 s (tickTime/2 per
+    // timeout, randomized up to twice that), never faster than 250 ms.
+    let election_ms = (cfg.tick_time as u64 / 2).max(250);
+    raft::Config {
+        id: cfg.my_id as NodeId,
+        voters,
+        election_ticks: (election_ms / TICK.as_millis() as u64) as u32,
+        heartbeat_ticks: 2,
+        max_batch: 4096,
+        max_bytes: 4 << 20,
+        seed: super::now_ms() as u64 ^ ((cfg.my_id as u64) << 48),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn run_loop(
+    mut p: Processor,
+    mut m: Member,
+    mut inputs: mpsc::Receiver<Input>,
+    mut peer_rx: mpsc::Receiver<(NodeId, PeerMsg)>,
+    mut stop: watch::Receiver<bool>,
+    cfg: Arc<Config>,
+) -> Result<(), ServerError> {
+    let started = Instant::now();
+    let mut outs: HashMap<ConnId, mpsc::Sender<Vec<u8>>> = HashMap::new();
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let session_tick = Duration::from_millis((cfg.tick_time as u64 / 2).clamp(10, 1000));
+    let mut last_session_tick = Instant::now();
+    // Replies of the leader, released once the log is committed up to the given index.
+    let mut held: VecDeque<(u64, Vec<Out>)> = VecDeque::new();
+    let mut early: Vec<(NodeId, PeerMsg)> = Vec::new();
+    let mut lead_term: u64 = 0;
+    let mut follow: Option<NodeId> = None;
+    let mut saved = m.raft.hard_state();
+    let mut last_save = Instant::now();
+    let mut applied_since_snapshot: u64 = 0;
+    let mut snapshot_job: Option<std::thread::JoinHandle<()>> = None;
+    p.set_role(Role::Looking, super::now_ms());
+    tracing::info!(id = m.me, voters = ?m.raft.voters(), "ensemble member started; looking for a leader");
+
+    loop {
+        let mut client: Vec<Input> = Vec::new();
+        let mut from_peers: Vec<(NodeId, PeerMsg)> = Vec::new();
+        let mut tick = false;
+        tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            x = peer_rx.recv() => if let Some(x) = x { from_peers.push(x) },
+            x = inputs.recv() => match x { Some(x) => client.push(x), None => break },
+            _ = ticker.tick() => tick = true,
+        }
+        while from_peers.len() < 4096 {
+            match peer_rx.try_recv() {
+                Ok(x) => from_peers.push(x),
+                Err(_) => break,
+            }
+        }
+        while client.len() < 4096 {
+            match inputs.try_recv() {
+                Ok(x) => client.push(x),
+                Err(_) => break,
+            }
+        }
+        let now = super::now_ms();
+        let received_at = Instant::now();
+        let view = quorum_view(&m.raft);
+        for input in client {
+            match input {
+                Input::Opened { conn, addr, peer, out } => {
+                    p.connection_opened(conn, addr, peer);
+                    outs.insert(conn, out);
+                }
+                Input::Connect { conn, body } => p.connect(conn, &body, now),
+                Input::Frame { conn, body } => p.request(conn, &body, now),
+                Input::Oversized { conn, xid } => {
+                    if let Some(tx) = outs.get(&conn) {
+                        let _ = tx.try_send(records::reply(xid, p.tree.last_zxid, ErrorCode::BadArguments));
+                    }
+                }
+                Input::Closed { conn } => {
+                    outs.remove(&conn);
+                    p.connection_closed(conn);
+                }
+                Input::FourLetter { word, peer, reply } => {
+                    let ctx = commands::Ctx { p: &p, cfg: &cfg, started, asking: Some(&peer), quorum: Some(&view) };
+                    let _ = reply.send(commands::four_letter(&ctx, word));
+                }
+                Input::Admin { name, reply } => {
+                    let ctx = commands::Ctx { p: &p, cfg: &cfg, started, asking: None, quorum: Some(&view) };
+                    let _ = reply.send(commands::admin(&ctx, &name));
+                }
+            }
+        }
+        for (from, msg) in from_peers {
+            match msg {
+                PeerMsg::Raft(r) => m.raft.step(from, r),
+                other => serve_peer(&mut p, &mut m, &mut early, from, other, now),
+            }
+        }
+        if tick {
+            m.raft.tick();
+        }
+        if last_session_tick.elapsed() >= session_tick {
+            last_session_tick = Instant::now();
+            p.tick(now);
+        }
+
+        // A leader that lost its leadership gives up what it applied but did not commit.
+        if p.role == Role::Leader && !(m.raft.role == RaftRole::Leader && m.raft.term == lead_term) {
+            tracing::warn!(term = lead_term, "lost leadership");
+            let mut batch = p.take_batch();
+            if p.tree.last_zxid as u64 > m.raft.commit_index() {
+                batch.txns.clear();
+                held.clear();
+                let tree = rebuild(&cfg.data_dir, &m.raft, now)?;
+                tracing::info!(from = format_args!("{:#x}", p.tree.last_zxid), to = format_args!("{:#x}", tree.last_zxid), "rolled back to the committed state");
+                p.replace_tree(tree);
+            } else {
+                release(&mut held, u64::MAX, &mut outs, &mut p);
+                deliver(batch.out, &mut outs, &mut p);
+            }
+            p.set_role(Role::Looking, now);
+        }
+
+        let batch = p.take_batch();
+        if p.role == Role::Leader {
+            if !batch.txns.is_empty() {
+                let first = batch.txns[0].0.zxid as u64;
+                let data: Vec<Vec<u8>> = batch.txns.iter().map(|(h, t)| txn::encode_record(h, t)).collect();
+                match m.raft.propose_many(data) {
+                    Ok(i) if i == first => {}
+                    other => {
+                        return Err(ServerError::Unsupported(format!("proposal index mismatch: zxid {first:#x}, consensus gave {other:?}")));
+                    }
+                }
+                let lat = received_at.elapsed().as_millis() as u64;
+                let k = &mut p.counters;
+                k.latency_max = k.latency_max.max(lat);
+                k.latency_min = if k.latency_count == 0 { lat } else { k.latency_min.min(lat) };
+                k.latency_total += lat;
+                k.latency_count += 1;
+            }
+            held.push_back((p.tree.last_zxid as u64, batch.out));
+        } else {
+            deliver(batch.out, &mut outs, &mut p);
+        }
+        if let Some(leader) = m.raft.leader.filter(|l| *l != m.me) {
+            for msg in &batch.to_leader {
+                m.peers.send(leader, msg);
+            }
+        }
+
+        // Persist, then send, then apply.
+        if m.raft.has_ready() {
+            let ready = m.raft.ready();
+            if let Some(hs) = ready.hard_state {
+                let vote_changed = hs.term != saved.term || hs.voted_for != saved.voted_for;
+                if vote_changed || last_save.elapsed() >= Duration::from_secs(1) {
+                    tokio::task::block_in_place(|| m.log.save_state(&hs))?;
+                    saved = hs;
+                    last_save = Instant::now();
+                }
+            }
+            if let Some(from) = ready.truncate_from {
+                tracing::info!(from, "cutting a divergent uncommitted suffix of the log");
+                tokio::task::block_in_place(|| m.log.truncate(from))?;
+            }
+            if !ready.entries.is_empty() {
+                if let Err(e) = tokio::task::block_in_place(|| m.log.append(&ready.entries)) {
+                    tracing::error!(error = %e, "consensus log write failed; shutting down without acknowledging");
+                    return Err(e.into());
+                }
+            }
+            for (_, to, msg) in ready.messages {
+                m.peers.send(to, &PeerMsg::Raft(msg));
+            }
+            for e in &ready.committed {
+                p.apply_committed(e.index, &e.data, now).map_err(ServerError::Unsupported)?;
+                applied_since_snapshot += 1;
+            }
+            p.advance_syncs(now);
+        }
+
+        // The processor follows the consensus role.
+        let want = if m.raft.role == RaftRole::Leader {
+            if m.raft.leader_ready() && p.tree.last_zxid as u64 >= m.raft.commit_index() {
+                Role::Leader
+            } else {
+                Role::Looking
+            }
+        } else if m.raft.leader.is_some() {
+            Role::Follower
+        } else {
+            Role::Looking
+        };
+        if want != p.role || (want == Role::Follower && follow != m.raft.leader) {
+            tracing::info!(role = ?want, term = m.raft.term, leader = ?m.raft.leader, zxid = format_args!("{:#x}", p.tree.last_zxid), "role change");
+            release(&mut held, m.raft.commit_index(), &mut outs, &mut p);
+            p.set_role(want, now);
+            follow = m.raft.leader;
+            if want == Role::Leader {
+                lead_term = m.raft.term;
+                for (from, msg) in std::mem::take(&mut early) {
+                    serve_peer(&mut p, &mut m, &mut Vec::new(), from, msg, now);
+                }
+            }
+            let batch = p.take_batch();
+            deliver(batch.out, &mut outs, &mut p);
+            // Forwards served just now are proposed in the next round.
+            if !batch.txns.is_empty() {
+                let first = batch.txns[0].0.zxid as u64;
+                let data: Vec<Vec<u8>> = batch.txns.iter().map(|(h, t)| txn::encode_record(h, t)).collect();
+                if m.raft.propose_many(data) != Ok(first) {
+                    return Err(ServerError::Unsupported("proposal index mismatch after election".into()));
+                }
+            }
+        } else if want != Role::Leader {
+            let batch = p.take_batch();
+            deliver(batch.out, &mut outs, &mut p);
+            if let Some(leader) = m.raft.leader.filter(|l| *l != m.me) {
+                for msg in &batch.to_leader {
+                    m.peers.send(leader, msg);
+                }
+            }
+        }
+        release(&mut held, m.raft.commit_index(), &mut outs, &mut p);
+
+        // Snapshot when the tree holds only committed entries.
+        if applied_since_snapshot >= cfg.snap_count && p.tree.last_zxid as u64 == m.raft.commit_index() && snapshot_job.as_ref().is_none_or(|j| j.is_finished()) {
+            applied_since_snapshot = 0;
+            let copy = p.tree.clone();
+            let dir = cfg.data_dir.join("version-2");
+            let retain = cfg.snap_retain_count.max(3);
+            snapshot_job = Some(std::thread::spawn(move || {
+                match snapshot::write(&dir, &copy) {
+                    Ok(path) => tracing::info!(snapshot = %path.display(), "snapshot written"),
+                    Err(e) => tracing::error!(error = %e, "failed to write snapshot"),
+                }
+                let snaps = list(&dir, "snapshot");
+                if snaps.len() > retain {
+                    for (_, old) in &snaps[..snaps.len() - retain] {
+                        let _ = std::fs::remove_file(old);
+                    }
+                }
+            }));
+        }
+    }
+    tracing::info!("shutting down");
+    let _ = m.log.save_state(&m.raft.hard_state());
+    if let Some(j) = snapshot_job {
+        let _ = j.join();
+    }
+    Ok(())
+}
+
+/// A peer's non-consensus message.
+fn serve_peer(p: &mut Processor, m: &mut Member, early: &mut Vec<(NodeId, PeerMsg)>, from: NodeId, msg: PeerMsg, now: i64) {
+    if p.role != Role::Leader {
+        match msg {
+            PeerMsg::SyncReply { session_id, xid, index } => p.sync_reply(session_id, xid, index, now),
+            // A leader still catching up holds what followers send until it may serve.
+            other if m.raft.role == RaftRole::Leader && early.len() < EARLY_LIMIT => early.push((from, other)),
+            _ => {}
+        }
+        return;
+    }
+    match msg {
+        PeerMsg::Forward { session_id, addr, auth, body } => p.remote_request(session_id, &addr, &auth, &body, now),
+        PeerMsg::CreateSession { session_id, timeout, passwd } => p.remote_create_session(session_id, timeout, passwd, now),
+        PeerMsg::Touch { sessions } => p.remote_touch(&sessions, now),
+        PeerMsg::SyncRequest { session_id, xid } => {
+            let index = m.raft.commit_index();
+            m.peers.send(from, &PeerMsg::SyncReply { session_id, xid, index });
+        }
+        PeerMsg::SyncReply { .. } | PeerMsg::Raft(_) => {}
+    }
+}
+
+fn release(held: &mut VecDeque<(u64, Vec<Out>)>, commit: u64, outs: &mut HashMap<ConnId, mpsc::Sender<Vec<u8>>>, p: &mut Processor) {
+    while held.front().is_some_and(|(i, _)| *i <= commit) {
+        if let Some((_, o)) = held.pop_front() {
+            deliver(o, outs, p);
+        }
+    }
+}
+
+fn deliver(out: Vec<Out>, outs: &mut HashMap<ConnId, mpsc::Sender<Vec<u8>>>, p: &mut Processor) {
+    for o in out {
+        match o {
+            Out::Frame(conn, frame) => {
+                if let Some(tx) = outs.get(&conn) {
+                    if tx.try_send(frame).is_err() {
+                        tracing::warn!(conn, "client is not reading its replies; closing its connection");
+                        outs.remove(&conn);
+                        p.connection_closed(conn);
+                    }
+                }
+            }
+            Out::Close(conn) => {
+                outs.remove(&conn);
+                p.connection_closed(conn);
+            }
+        }
+    }
+}

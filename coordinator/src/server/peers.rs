@@ -1,0 +1,163 @@
+//! The quorum transport: one outgoing TCP connection per peer (reconnected with backoff) and
+//! the listener for the peers' connections to us. Messages are fire-and-forget: consensus
+//! tolerates loss, and what waits on a lost forward is given up by the processor's timeout.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+use crate::consensus::wire::{self, PeerMsg};
+use crate::consensus::NodeId;
+
+/// Frames queued for one peer before new ones are dropped.
+const QUEUE: usize = 16 * 1024;
+
+pub struct Peers {
+    senders: HashMap<NodeId, mpsc::Sender<Vec<u8>>>,
+}
+
+impl Peers {
+    pub fn send(&self, to: NodeId, m: &PeerMsg) {
+        if let Some(tx) = self.senders.get(&to) {
+            if tx.try_send(wire::encode(m)).is_err() {
+                tracing::debug!(to, "quorum queue full or closed; message dropped");
+            }
+        }
+    }
+}
+
+/// Starts the listener and one sender task per peer (`host:port` of its quorum port).
+pub fn start(me: NodeId, listener: TcpListener, peers: Vec<(NodeId, String)>, inbox: mpsc::Sender<(NodeId, PeerMsg)>, stop: watch::Receiver<bool>) -> Peers {
+    let mut senders = HashMap::new();
+    for (id, addr) in peers {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        senders.insert(id, tx);
+        tokio::spawn(sender(me, id, addr, rx, stop.clone()));
+    }
+    tokio::spawn(accept(listener, inbox, stop));
+    Peers { senders }
+}
+
+async fn sender(me: NodeId, to: NodeId, addr: String, mut rx: mpsc::Receiver<Vec<u8>>, mut stop: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_millis(50);
+    let mut warned = false;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let sock = tokio::select! {
+            r = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(&addr)) => r,
+            _ = stop.changed() => return,
+        };
+        let sock = match sock {
+            Ok(Ok(s)) => s,
+            other => {
+                if !warned {
+                    let why = match other {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => "timed out".into(),
+                    };
+                    tracing::info!(peer = to, %addr, error = %why, "cannot reach peer yet; retrying");
+                    warned = true;
+                }
+                // What was queued while the peer was away is stale: drop it.
+                while rx.try_recv().is_ok() {}
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_millis(500));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(50);
+        if warned {
+            tracing::info!(peer = to, %addr, "connected to peer");
+            warned = false;
+        }
+        let _ = sock.set_nodelay(true);
+        let mut w = BufWriter::with_capacity(256 * 1024, sock);
+        if w.write_all(&wire::hello(me)).await.is_err() || w.flush().await.is_err() {
+            continue;
+        }
+        loop {
+            let frame = tokio::select! {
+                f = rx.recv() => match f { Some(f) => f, None => return },
+                _ = stop.changed() => return,
+            };
+            if w.write_all(&frame).await.is_err() {
+                break;
+            }
+            // Write what else is queued, then flush once.
+            let mut failed = false;
+            while let Ok(f) = rx.try_recv() {
+                if w.write_all(&f).await.is_err() {
+                    failed = true;
+                    break;
+                }
+            }
+            if failed || w.flush().await.is_err() {
+                break;
+            }
+        }
+        tracing::info!(peer = to, %addr, "lost the connection to peer; reconnecting");
+        warned = true;
+    }
+}
+
+async fn accept(listener: TcpListener, inbox: mpsc::Sender<(NodeId, PeerMsg)>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let (sock, from) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "quorum accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let inbox = inbox.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if let Err(e) = receive(sock, inbox, stop).await {
+                tracing::info!(%from, error = %e, "quorum connection closed");
+            }
+        });
+    }
+}
+
+async fn receive(mut sock: TcpStream, inbox: mpsc::Sender<(NodeId, PeerMsg)>, mut stop: watch::Receiver<bool>) -> Result<(), String> {
+    let _ = sock.set_nodelay(true);
+    let mut hello = [0u8; 16];
+    tokio::time::timeout(Duration::from_secs(5), sock.read_exact(&mut hello)).await.map_err(|_| "no hello within 5 s".to_string())?.map_err(|e| e.to_string())?;
+    let from = wire::parse_hello(&hello)?;
+    let mut r = tokio::io::BufReader::with_capacity(256 * 1024, sock);
+    loop {
+        let mut len = [0u8; 4];
+        tokio::select! {
+            x = r.read_exact(&mut len) => { x.map_err(|e| e.to_string())?; }
+            _ = stop.changed() => return Ok(()),
+        }
+        let n = u32::from_be_bytes(len) as usize;
+        if n > wire::MAX_FRAME {
+            return Err(format!("peer {from} sent a frame of {n} bytes (limit {})", wire::MAX_FRAME));
+        }
+        let mut body = vec![0u8; n];
+        r.read_exact(&mut body).await.map_err(|e| e.to_string())?;
+        let m = wire::decode(&body).map_err(|e| format!("peer {from} sent a bad frame: {e}"))?;
+        if inbox.send((from, m)).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// Resolves `host:port` once (for the listener).
+pub async fn resolve(addr: &str) -> Option<SocketAddr> {
+    tokio::net::lookup_host(addr).await.ok()?.next()
+}
