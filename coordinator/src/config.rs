@@ -44,6 +44,10 @@ pub struct Config {
     pub snap_retain_count: usize,
     pub purge_interval_hours: u64,
     pub snap_count: u64,
+    /// Committed entries an ensemble member keeps behind its newest snapshot, so a follower a
+    /// little behind catches up from the log instead of a snapshot (ZooKeeper's
+    /// `zookeeper.commitLogCount`, settable in zoo.cfg as `commitLogCount`).
+    pub commit_log_count: u64,
     pub four_letter_whitelist: Vec<String>,
     pub admin_enabled: bool,
     pub admin_port: u16,
@@ -136,6 +140,7 @@ impl Config {
             snap_retain_count: 3,
             purge_interval_hours: 0,
             snap_count: 100_000,
+            commit_log_count: 10_000,
             four_letter_whitelist: vec!["srvr".into()],
             admin_enabled: true,
             admin_port: 8080,
@@ -194,6 +199,7 @@ impl Config {
                 }
                 "autopurge.purgeInterval" => c.purge_interval_hours = parse_num(f, line, key, value, "hours (0 = off)")?,
                 "snapCount" => c.snap_count = parse_num(f, line, key, value, "a positive number of transactions")?,
+                "commitLogCount" => c.commit_log_count = parse_num(f, line, key, value, "a number of transactions")?,
                 "4lw.commands.whitelist" => {
                     c.four_letter_whitelist = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
                 }

@@ -46,20 +46,40 @@ pub enum Message {
     /// `matched`: the follower's log matches the leader's up to this index (on success), or a hint
     /// where to retry from (on rejection).
     AppendReply { term: u64, success: bool, matched: u64 },
+    /// The state at `index` (whose entry had `snap_term`), for a follower that needs entries the
+    /// leader no longer keeps. The core sends it with `data` empty and its own compaction point;
+    /// the caller fills in its newest snapshot (any one at or before the commit index).
+    Snapshot { term: u64, index: u64, snap_term: u64, data: Vec<u8> },
 }
 
 impl Message {
     pub fn term(&self) -> u64 {
         match self {
-            Message::Vote { term, .. } | Message::VoteReply { term, .. } | Message::Append { term, .. } | Message::AppendReply { term, .. } => *term,
+            Message::Vote { term, .. }
+            | Message::VoteReply { term, .. }
+            | Message::Append { term, .. }
+            | Message::AppendReply { term, .. }
+            | Message::Snapshot { term, .. } => *term,
         }
     }
 }
 
-/// Work for the caller, in order: persist `hard_state`, truncate the log from `truncate_from`,
-/// append `entries`, then send `messages`, then apply `committed`.
+/// A snapshot received from the leader, to install before anything else in the Ready: it
+/// replaces the state machine, and the stored log keeps only entries after `index` (all of them
+/// gone when `keep_log` is false).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotIn {
+    pub index: u64,
+    pub term: u64,
+    pub data: Vec<u8>,
+    pub keep_log: bool,
+}
+
+/// Work for the caller, in order: install `snapshot`, persist `hard_state`, truncate the log
+/// from `truncate_from`, append `entries`, then send `messages`, then apply `committed`.
 #[derive(Debug, Default)]
 pub struct Ready {
+    pub snapshot: Option<SnapshotIn>,
     pub hard_state: Option<HardState>,
     pub truncate_from: Option<u64>,
     pub entries: Vec<Entry>,
@@ -69,6 +89,6 @@ pub struct Ready {
 
 impl Ready {
     pub fn is_empty(&self) -> bool {
-        self.hard_state.is_none() && self.truncate_from.is_none() && self.entries.is_empty() && self.messages.is_empty() && self.committed.is_empty()
+        self.snapshot.is_none() && self.hard_state.is_none() && self.truncate_from.is_none() && self.entries.is_empty() && self.messages.is_empty() && self.committed.is_empty()
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Entry, HardState, Message, NodeId, Ready};
+use super::{Entry, HardState, Message, NodeId, Ready, SnapshotIn};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -34,6 +34,8 @@ struct Progress {
     matched: u64,
     /// Heard from since the last check-quorum round.
     active: bool,
+    /// Ticks before another snapshot may be sent to this follower.
+    snap_wait: u32,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -48,7 +50,11 @@ pub struct Raft {
     pub voted_for: Option<NodeId>,
     pub commit: u64,
     applied: u64,
+    /// Entries after `offset` (the compaction point, whose entry had `snap_term`).
     log: Vec<Entry>,
+    offset: u64,
+    snap_term: u64,
+    snapshot_in: Option<SnapshotIn>,
     pub role: Role,
     pub leader: Option<NodeId>,
     elapsed: u32,
@@ -65,16 +71,25 @@ pub struct Raft {
 impl Raft {
     /// A server starting from its persisted state (all empty for a new server).
     pub fn restore(cfg: Config, hs: HardState, log: Vec<Entry>) -> Raft {
+        Raft::restore_from(cfg, hs, 0, 0, log)
+    }
+
+    /// A server whose state machine was restored from a snapshot at `offset` (taken at an entry
+    /// of `snap_term`), with the stored entries after it.
+    pub fn restore_from(cfg: Config, hs: HardState, offset: u64, snap_term: u64, log: Vec<Entry>) -> Raft {
         let rng = cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let next = log.len() as u64 + 1;
+        let next = offset + log.len() as u64 + 1;
         let mut r = Raft {
             cfg,
             rng,
             term: hs.term,
             voted_for: hs.voted_for,
-            commit: hs.commit,
-            applied: 0,
+            commit: hs.commit.max(offset),
+            applied: offset,
             log,
+            offset,
+            snap_term,
+            snapshot_in: None,
             role: Role::Follower,
             leader: None,
             elapsed: 0,
@@ -86,7 +101,8 @@ impl Raft {
             unstable_from: next,
             truncate_from: None,
         };
-        debug_assert!(r.log.iter().enumerate().all(|(i, e)| e.index == i as u64 + 1));
+        debug_assert!(r.log.iter().enumerate().all(|(i, e)| e.index == offset + i as u64 + 1));
+        r.commit = r.commit.min(r.last_index());
         r.reset_timeout();
         r
     }
@@ -96,22 +112,51 @@ impl Raft {
     }
 
     pub fn last_index(&self) -> u64 {
-        self.log.len() as u64
+        self.offset + self.log.len() as u64
     }
 
     pub fn last_term(&self) -> u64 {
-        self.log.last().map_or(0, |e| e.term)
+        self.log.last().map_or(self.snap_term, |e| e.term)
     }
 
     pub fn term_at(&self, index: u64) -> Option<u64> {
         if index == 0 {
             return Some(0);
         }
-        self.log.get(index as usize - 1).map(|e| e.term)
+        if index < self.offset {
+            return None;
+        }
+        if index == self.offset {
+            return Some(self.snap_term);
+        }
+        self.log.get((index - self.offset) as usize - 1).map(|e| e.term)
     }
 
+    /// The entries held (those after the compaction point).
     pub fn entries(&self) -> &[Entry] {
         &self.log
+    }
+
+    /// The compaction point: entries up to it live only in snapshots.
+    pub fn first_index(&self) -> u64 {
+        self.offset + 1
+    }
+
+    /// Forgets the entries up to `index` (at most the applied index), which a snapshot now
+    /// holds.
+    pub fn compact(&mut self, index: u64) {
+        if index <= self.offset || index > self.applied {
+            return;
+        }
+        let Some(t) = self.term_at(index) else { return };
+        self.log.drain(..(index - self.offset) as usize);
+        self.offset = index;
+        self.snap_term = t;
+        self.unstable_from = self.unstable_from.max(index + 1);
+    }
+
+    fn slot(&self, index: u64) -> usize {
+        (index - self.offset - 1) as usize
     }
 
     fn quorum(&self) -> usize {
@@ -190,7 +235,7 @@ impl Raft {
         self.leader = Some(self.cfg.id);
         self.elapsed = 0;
         let next = self.last_index() + 1;
-        self.progress = self.peers().into_iter().map(|p| (p, Progress { next, matched: 0, active: true })).collect();
+        self.progress = self.peers().into_iter().map(|p| (p, Progress { next, matched: 0, active: true, snap_wait: 0 })).collect();
         // An entry of the new term, so that earlier terms' entries can commit.
         self.append_local(Vec::new());
         self.broadcast_append();
@@ -248,12 +293,27 @@ impl Raft {
 
     fn send_append(&mut self, to: NodeId) {
         let Some(pr) = self.progress.get(&to).copied() else { return };
+        if pr.next <= self.offset {
+            // The follower needs entries that only a snapshot holds.
+            if pr.snap_wait > 0 {
+                return;
+            }
+            let m = Message::Snapshot { term: self.term, index: self.offset, snap_term: self.snap_term, data: Vec::new() };
+            let wait = self.cfg.election_ticks.max(1) * 2;
+            let next = self.offset + 1;
+            if let Some(p) = self.progress.get_mut(&to) {
+                p.snap_wait = wait;
+                p.next = next;
+            }
+            self.send(to, m);
+            return;
+        }
         let prev_index = pr.next - 1;
         let prev_term = self.term_at(prev_index).unwrap_or(0);
         let end = (self.last_index()).min(prev_index + self.cfg.max_batch as u64);
         let mut bytes = 0usize;
         let mut entries = Vec::new();
-        for e in &self.log[prev_index as usize..end as usize] {
+        for e in &self.log[self.slot(prev_index + 1)..self.slot(end + 1)] {
             bytes += e.data.len() + 24;
             if !entries.is_empty() && bytes > self.cfg.max_bytes {
                 break;
@@ -288,6 +348,9 @@ impl Raft {
         self.elapsed += 1;
         match self.role {
             Role::Leader => {
+                for p in self.progress.values_mut() {
+                    p.snap_wait = p.snap_wait.saturating_sub(1);
+                }
                 if self.elapsed.is_multiple_of(self.cfg.heartbeat_ticks.max(1)) {
                     self.broadcast_append();
                 }
@@ -329,12 +392,12 @@ impl Raft {
             match &m {
                 Message::Vote { pre: true, .. } => {}
                 Message::VoteReply { pre: true, granted: true, .. } => {}
-                Message::Append { .. } => self.become_follower(term, Some(from)),
+                Message::Append { .. } | Message::Snapshot { .. } => self.become_follower(term, Some(from)),
                 _ => self.become_follower(term, None),
             }
         } else if term < self.term {
             match m {
-                Message::Append { .. } => {
+                Message::Append { .. } | Message::Snapshot { .. } => {
                     let t = self.term;
                     self.send(from, Message::AppendReply { term: t, success: false, matched: 0 });
                 }
@@ -420,6 +483,36 @@ impl Raft {
                     }
                 }
             }
+            Message::Snapshot { term, index, snap_term, data } => {
+                if self.role != Role::Follower {
+                    self.become_follower(term, Some(from));
+                }
+                self.leader = Some(from);
+                self.elapsed = 0;
+                if index <= self.commit {
+                    let matched = self.commit;
+                    self.send(from, Message::AppendReply { term, success: true, matched });
+                    return;
+                }
+                let keep_log = self.term_at(index) == Some(snap_term);
+                if keep_log {
+                    let k = self.slot(index) + 1;
+                    self.log.drain(..k);
+                } else {
+                    self.log.clear();
+                    self.truncate_from = None;
+                }
+                self.offset = index;
+                self.snap_term = snap_term;
+                self.commit = index;
+                self.applied = index;
+                self.unstable_from = self.unstable_from.max(index + 1);
+                if !keep_log {
+                    self.unstable_from = index + 1;
+                }
+                self.snapshot_in = Some(SnapshotIn { index, term: snap_term, data, keep_log });
+                self.send(from, Message::AppendReply { term, success: true, matched: index });
+            }
             Message::AppendReply { success, matched, .. } => {
                 if self.role != Role::Leader {
                     return;
@@ -428,6 +521,7 @@ impl Raft {
                 let Some(pr) = self.progress.get_mut(&from) else { return };
                 pr.active = true;
                 if success {
+                    pr.snap_wait = 0;
                     // Only a reply that moves the follower forward sends more: replies to
                     // duplicated or heartbeat appends would otherwise multiply the traffic.
                     if matched > pr.matched {
@@ -467,7 +561,8 @@ impl Raft {
                 Some(_) => {
                     // Divergent uncommitted suffix: cut it (never below the commit index).
                     debug_assert!(e.index > self.commit, "a committed entry would be truncated");
-                    self.log.truncate(e.index as usize - 1);
+                    let k = self.slot(e.index);
+                    self.log.truncate(k);
                     self.truncate_from = Some(self.truncate_from.map_or(e.index, |t| t.min(e.index)));
                     self.unstable_from = self.unstable_from.min(e.index);
                     self.log.push(e);
@@ -482,7 +577,7 @@ impl Raft {
     }
 
     pub fn has_ready(&self) -> bool {
-        !self.msgs.is_empty() || self.hard_state() != self.hs_sent || self.unstable_from <= self.last_index() || self.truncate_from.is_some() || self.applied < self.commit
+        self.snapshot_in.is_some() || !self.msgs.is_empty() || self.hard_state() != self.hs_sent || self.unstable_from <= self.last_index() || self.truncate_from.is_some() || self.applied < self.commit
     }
 
     pub fn hard_state(&self) -> HardState {
@@ -492,15 +587,20 @@ impl Raft {
     /// Takes the pending work (see `Ready`).
     pub fn ready(&mut self) -> Ready {
         let hs = self.hard_state();
-        let mut r = Ready { hard_state: (hs != self.hs_sent).then_some(hs), truncate_from: self.truncate_from.take(), ..Default::default() };
+        let mut r = Ready {
+            snapshot: self.snapshot_in.take(),
+            hard_state: (hs != self.hs_sent).then_some(hs),
+            truncate_from: self.truncate_from.take(),
+            ..Default::default()
+        };
         self.hs_sent = hs;
         if self.unstable_from <= self.last_index() {
-            r.entries = self.log[self.unstable_from as usize - 1..].to_vec();
+            r.entries = self.log[self.slot(self.unstable_from.max(self.offset + 1))..].to_vec();
         }
         self.unstable_from = self.last_index() + 1;
         r.messages = std::mem::take(&mut self.msgs);
         if self.applied < self.commit {
-            r.committed = self.log[self.applied as usize..self.commit as usize].to_vec();
+            r.committed = self.log[self.slot(self.applied + 1)..self.slot(self.commit + 1)].to_vec();
             self.applied = self.commit;
         }
         r

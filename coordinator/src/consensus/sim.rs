@@ -2,7 +2,8 @@
 //! reorders and duplicates messages and partitions servers, and crashes that lose everything not
 //! persisted. Over many seeds it checks that at most one leader exists per term, that committed
 //! entries never diverge or change, that nothing is committed twice, and that after healing the
-//! ensemble elects a leader and every server applies everything.
+//! ensemble elects a leader and every server applies everything. Servers also compact their logs
+//! behind snapshots at random, so followers that fall behind catch up through snapshots.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,7 +30,10 @@ impl Rng {
 struct Node {
     raft: Option<Raft>,
     hs: HardState,
+    /// Stored entries after the snapshot.
     log: Vec<Entry>,
+    /// Stored snapshot: (index, term of its entry); its state is `Sim::snaps[index]`.
+    snap: (u64, u64),
     applied: Vec<Entry>,
     restarts: u64,
 }
@@ -43,6 +47,9 @@ struct Sim {
     cut: BTreeSet<(NodeId, NodeId)>,
     leaders: BTreeMap<u64, NodeId>,
     committed: BTreeMap<u64, Entry>,
+    /// State-machine snapshots by index: the applied entries up to it.
+    snaps: BTreeMap<u64, Vec<Entry>>,
+    installs: u64,
     next_value: u64,
     faults: bool,
 }
@@ -58,11 +65,13 @@ impl Sim {
             cut: BTreeSet::new(),
             leaders: BTreeMap::new(),
             committed: BTreeMap::new(),
+            snaps: BTreeMap::from([(0, Vec::new())]),
+            installs: 0,
             next_value: 0,
             faults: true,
         };
         for id in voters {
-            s.nodes.insert(id, Node { raft: None, hs: HardState::default(), log: vec![], applied: vec![], restarts: 0 });
+            s.nodes.insert(id, Node { raft: None, hs: HardState::default(), log: vec![], snap: (0, 0), applied: vec![], restarts: 0 });
             s.start(id);
         }
         s
@@ -75,9 +84,10 @@ impl Sim {
     fn start(&mut self, id: NodeId) {
         let n = &self.nodes[&id];
         let cfg = self.config(id, n.restarts);
-        let raft = Raft::restore(cfg, n.hs, n.log.clone());
+        let raft = Raft::restore_from(cfg, n.hs, n.snap.0, n.snap.1, n.log.clone());
+        let applied = self.snaps[&n.snap.0].clone();
         let n = self.nodes.get_mut(&id).expect("node");
-        n.applied.clear();
+        n.applied = applied;
         n.raft = Some(raft);
     }
 
@@ -98,24 +108,42 @@ impl Sim {
         let role = raft.role;
         let term = raft.term;
         let n = self.nodes.get_mut(&id).expect("node");
+        if let Some(si) = ready.snapshot {
+            let index = u64::from_be_bytes(si.data[..8].try_into().expect("snapshot data"));
+            assert_eq!(index, si.index, "node {id} got a snapshot whose data is of another index");
+            let state = self.snaps[&index].clone();
+            for e in &state {
+                if let Some(c) = self.committed.get(&e.index) {
+                    assert_eq!(c, e, "node {id} installed a snapshot that disagrees with what was committed");
+                }
+            }
+            assert!(index as usize > n.applied.len(), "node {id} installed a snapshot behind its state");
+            n.applied = state;
+            n.snap = (index, si.term);
+            self.installs += 1;
+            if si.keep_log {
+                n.log.retain(|e| e.index > index);
+            } else {
+                n.log.clear();
+            }
+        }
+        let base = n.snap.0;
         if let Some(hs) = ready.hard_state {
             assert!(hs.term >= n.hs.term, "term went back on node {id}");
             n.hs = hs;
         }
         if let Some(from) = ready.truncate_from {
             assert!(from as usize > n.applied.len(), "node {id} truncated applied entries");
-            for i in from..=n.log.len() as u64 {
-                if let Some(c) = self.committed.get(&i) {
-                    assert_ne!(&n.log[i as usize - 1], c, "node {id} truncated committed entry {i}");
+            for e in n.log.iter().filter(|e| e.index >= from) {
+                if let Some(c) = self.committed.get(&e.index) {
+                    assert_ne!(e, c, "node {id} truncated committed entry {}", e.index);
                 }
             }
-            n.log.truncate(from as usize - 1);
+            n.log.retain(|e| e.index < from);
         }
         for e in ready.entries {
-            if e.index as usize <= n.log.len() {
-                n.log.truncate(e.index as usize - 1);
-            }
-            assert_eq!(e.index as usize, n.log.len() + 1, "node {id} log gap");
+            n.log.retain(|x| x.index < e.index);
+            assert_eq!(e.index, base + n.log.len() as u64 + 1, "node {id} log gap");
             n.log.push(e);
         }
         for e in ready.committed {
@@ -137,10 +165,32 @@ impl Sim {
             }
         }
         for (from, to, m) in ready.messages {
+            let m = match m {
+                // The caller's part: attach the snapshot's state.
+                Message::Snapshot { term, index, snap_term, .. } => Message::Snapshot { term, index, snap_term, data: index.to_be_bytes().to_vec() },
+                m => m,
+            };
             if !self.cut.contains(&(from, to)) {
                 self.in_flight.push((from, to, m));
             }
         }
+    }
+
+    /// A server snapshots its applied state and drops the log before it (keeping a few).
+    fn compact(&mut self, id: NodeId) {
+        let keep = self.rng.below(4);
+        let Some(n) = self.nodes.get_mut(&id) else { return };
+        let Some(raft) = n.raft.as_mut() else { return };
+        let index = (n.applied.len() as u64).saturating_sub(keep);
+        if index <= n.snap.0 {
+            return;
+        }
+        let term = raft.term_at(index).expect("applied entries are held");
+        self.snaps.entry(index).or_insert_with(|| n.applied[..index as usize].to_vec());
+        assert_eq!(self.snaps[&index][..], n.applied[..index as usize], "two states at one index");
+        raft.compact(index);
+        n.snap = (index, term);
+        n.log.retain(|e| e.index > index);
     }
 
     fn leader(&self) -> Option<NodeId> {
@@ -191,7 +241,11 @@ impl Sim {
                     self.process(l);
                 }
             }
-            92..=95 if self.faults => {
+            95 if self.faults => {
+                let id = ids[self.rng.below(ids.len() as u64) as usize];
+                self.compact(id);
+            }
+            92..=94 if self.faults => {
                 let id = ids[self.rng.below(ids.len() as u64) as usize];
                 if self.nodes[&id].raft.is_some() {
                     self.crash(id);
@@ -228,6 +282,7 @@ impl Sim {
     }
 }
 
+/// (entries committed, snapshots installed) of one seed.
 fn run(seed: u64, n: u64, steps: usize) -> (usize, u64) {
     let mut s = Sim::new(seed, n);
     for _ in 0..steps {
@@ -256,7 +311,7 @@ fn run(seed: u64, n: u64, steps: usize) -> (usize, u64) {
                 for n in s.nodes.values() {
                     assert_eq!(n.applied[..committed.min(n.applied.len())], s.committed.values().cloned().collect::<Vec<_>>()[..committed.min(n.applied.len())]);
                 }
-                return (committed, s.leaders.len() as u64);
+                return (committed, s.installs);
             }
         }
     }
@@ -274,11 +329,14 @@ fn run(seed: u64, n: u64, steps: usize) -> (usize, u64) {
 #[test]
 fn three_servers_many_seeds() {
     let mut total = 0;
+    let mut total_installs = 0;
     for seed in 1..=400 {
-        let (committed, _) = run(seed, 3, 3000);
+        let (committed, installs) = run(seed, 3, 3000);
         total += committed;
+        total_installs += installs;
     }
     assert!(total > 400 * 20, "too little progress: {total}");
+    assert!(total_installs > 50, "followers rarely caught up through snapshots ({total_installs}): the test would not exercise them");
 }
 
 #[test]
@@ -388,7 +446,7 @@ fn figure_8_an_earlier_terms_entry_is_not_committed_by_counting() {
     }
     let mut c = Cluster { nodes: BTreeMap::new(), net: vec![], committed: BTreeMap::new() };
     for id in 1..=5 {
-        c.nodes.insert(id, Node { raft: None, hs: HardState::default(), log: vec![], applied: vec![], restarts: 0 });
+        c.nodes.insert(id, Node { raft: None, hs: HardState::default(), log: vec![], snap: (0, 0), applied: vec![], restarts: 0 });
         c.start(id);
     }
     let among = |set: &'static [NodeId]| move |f: NodeId, t: NodeId, _: &Message| set.contains(&f) && set.contains(&t);

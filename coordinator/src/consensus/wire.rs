@@ -11,8 +11,9 @@ use crate::proto::records::Id;
 
 pub const MAGIC: u32 = 0x5354_5251; // "STRQ"
 pub const VERSION: u32 = 1;
-/// The largest frame a member accepts (an append carries at most a few MiB of entries).
-pub const MAX_FRAME: usize = 64 << 20;
+/// The largest frame a member accepts: an append carries at most a few MiB of entries, a
+/// snapshot the whole tree.
+pub const MAX_FRAME: usize = 1 << 30;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PeerMsg {
@@ -32,6 +33,7 @@ const T_VOTE: i32 = 1;
 const T_VOTE_REPLY: i32 = 2;
 const T_APPEND: i32 = 3;
 const T_APPEND_REPLY: i32 = 4;
+const T_SNAPSHOT: i32 = 5;
 const T_FORWARD: i32 = 10;
 const T_CREATE_SESSION: i32 = 11;
 const T_TOUCH: i32 = 12;
@@ -102,6 +104,13 @@ pub fn encode(m: &PeerMsg) -> Vec<u8> {
             w.boolean(*success);
             ulong(&mut w, *matched);
         }
+        PeerMsg::Raft(Message::Snapshot { term, index, snap_term, data }) => {
+            w.int(T_SNAPSHOT);
+            ulong(&mut w, *term);
+            ulong(&mut w, *index);
+            ulong(&mut w, *snap_term);
+            w.buffer(data);
+        }
         PeerMsg::Forward { session_id, addr, auth, body } => {
             w.int(T_FORWARD).long(*session_id).ustring(addr).int(auth.len() as i32);
             for id in auth {
@@ -156,6 +165,7 @@ pub fn decode(body: &[u8]) -> Result<PeerMsg, JuteError> {
             PeerMsg::Raft(Message::Append { term, prev_index, prev_term, entries, commit })
         }
         T_APPEND_REPLY => PeerMsg::Raft(Message::AppendReply { term: read_u64(&mut r)?, success: r.boolean()?, matched: read_u64(&mut r)? }),
+        T_SNAPSHOT => PeerMsg::Raft(Message::Snapshot { term: read_u64(&mut r)?, index: read_u64(&mut r)?, snap_term: read_u64(&mut r)?, data: r.buffer()? }),
         T_FORWARD => {
             let session_id = r.long()?;
             let addr = r.ustring()?;
@@ -215,6 +225,7 @@ mod tests {
             commit: 10,
         }));
         roundtrip(PeerMsg::Raft(Message::AppendReply { term: 3, success: true, matched: 12 }));
+        roundtrip(PeerMsg::Raft(Message::Snapshot { term: 4, index: 100, snap_term: 3, data: b"tree".to_vec() }));
         roundtrip(PeerMsg::Forward { session_id: -5, addr: "127.0.0.1".into(), auth: vec![Id { scheme: "digest".into(), id: "u:h".into() }], body: vec![1, 2, 3] });
         roundtrip(PeerMsg::CreateSession { session_id: 1 << 56, timeout: 4000, passwd: vec![9; 16] });
         roundtrip(PeerMsg::Touch { sessions: vec![1, 2, 3] });

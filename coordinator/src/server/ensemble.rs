@@ -35,42 +35,58 @@ const EARLY_LIMIT: usize = 100_000;
 pub struct Recovered {
     pub log: RaftLog,
     pub hs: HardState,
+    /// Stored entries after the snapshot.
     pub entries: Vec<Entry>,
     pub tree: DataTree,
+    /// The snapshot's index and the term of its entry (0, 0 without one).
+    pub snap: (u64, u64),
 }
 
-/// Opens the consensus log and the newest usable snapshot (one the log covers).
+/// Opens the consensus log and the newest snapshot the log continues.
 pub fn recover(cfg: &Config) -> Result<Recovered, ServerError> {
-    let (log, mut hs, entries) = RaftLog::open(&cfg.data_dir, &cfg.data_log_dir)?;
-    let tree = committed_tree(&cfg.data_dir, &entries, entries.len() as u64)?;
+    let (mut log, mut hs, mut entries) = RaftLog::open(&cfg.data_dir, &cfg.data_log_dir)?;
+    let first = entries.first().map_or(u64::MAX, |e| e.index);
+    // The log must continue the snapshot: no entry may be missing between them.
+    let (tree, term) = newest_snapshot(&cfg.data_dir, u64::MAX, |i| first == u64::MAX || i + 1 >= first)?;
     let snap = tree.last_zxid as u64;
+    log.compact(snap)?;
+    if first != u64::MAX && first > snap + 1 {
+        return Err(ServerError::Unsupported(format!(
+            "the consensus log starts at entry {first} but the newest usable snapshot is at {snap}: entries are missing; \
+             remove this server's dataDir/dataLogDir to let it copy the state from the leader"
+        )));
+    }
+    entries.retain(|e| e.index > snap);
     // A snapshot only ever holds committed entries.
-    hs.commit = hs.commit.max(snap).min(entries.len() as u64);
+    hs.commit = hs.commit.max(snap).min(snap + entries.len() as u64);
     tracing::info!(term = hs.term, entries = entries.len(), commit = hs.commit, snapshot = format_args!("{snap:#x}"), "recovered consensus state");
-    Ok(Recovered { log, hs, entries, tree })
+    Ok(Recovered { log, hs, entries, tree, snap: (snap, term) })
 }
 
-/// The tree at the newest snapshot at or below `upto` (empty without one), plus nothing else:
-/// the caller applies the entries after it.
-fn committed_tree(data_dir: &std::path::Path, entries: &[Entry], upto: u64) -> Result<DataTree, ServerError> {
+/// The newest valid snapshot at or below `upto` that `usable` accepts (an empty tree without
+/// one), and the term of its entry.
+fn newest_snapshot(data_dir: &std::path::Path, upto: u64, usable: impl Fn(u64) -> bool) -> Result<(DataTree, u64), ServerError> {
     let dir = data_dir.join("version-2");
     for (zxid, path) in list(&dir, "snapshot").into_iter().rev() {
-        if zxid as u64 > upto || zxid as u64 > entries.len() as u64 {
+        let i = zxid as u64;
+        if i > upto || !usable(i) {
             continue;
         }
-        match snapshot::read(&path) {
+        match snapshot::read_with_term(&path) {
             Ok(t) => return Ok(t),
             Err(e) => tracing::warn!(snapshot = %path.display(), error = %e, "skipping invalid snapshot"),
         }
     }
-    Ok(DataTree::new())
+    Ok((DataTree::new(), 0))
 }
 
 /// Rebuilds the committed tree (a leader that lost leadership with undecided writes applied).
 fn rebuild(data_dir: &std::path::Path, raft: &Raft, now: i64) -> Result<DataTree, ServerError> {
     let commit = raft.commit_index();
-    let mut tree = committed_tree(data_dir, raft.entries(), commit)?;
-    for e in &raft.entries()[tree.last_zxid as usize..commit as usize] {
+    let offset = raft.first_index() - 1;
+    let (mut tree, _) = newest_snapshot(data_dir, commit, |i| i >= offset)?;
+    let from = tree.last_zxid as u64;
+    for e in raft.entries().iter().filter(|e| e.index > from && e.index <= commit) {
         if e.data.is_empty() {
             tree.last_zxid = e.index as i64;
             continue;
@@ -158,6 +174,8 @@ pub async fn run_loop(
     let mut last_save = Instant::now();
     let mut applied_since_snapshot: u64 = 0;
     let mut snapshot_job: Option<std::thread::JoinHandle<()>> = None;
+    let mut snapshot_at: Option<u64> = None;
+    let mut snap_cache: Option<(u64, u64, Arc<Vec<u8>>)> = None;
     p.set_role(Role::Looking, super::now_ms());
     tracing::info!(id = m.me, voters = ?m.raft.voters(), "ensemble member started; looking for a leader");
 
@@ -274,8 +292,41 @@ pub async fn run_loop(
         }
 
         // Persist, then send, then apply.
+        if snapshot_job.as_ref().is_some_and(|j| j.is_finished()) {
+            let _ = snapshot_job.take().map(|j| j.join());
+            if let Some(index) = snapshot_at.take() {
+                // Keep `commitLogCount` entries behind it, so a follower a little behind catches
+                // up from the log rather than from a snapshot.
+                let upto = index.saturating_sub(cfg.commit_log_count);
+                if upto >= m.raft.first_index() {
+                    m.raft.compact(upto);
+                    tokio::task::block_in_place(|| m.log.compact(upto))?;
+                }
+            }
+        }
         if m.raft.has_ready() {
-            let ready = m.raft.ready();
+            let mut ready = m.raft.ready();
+            if let Some(si) = ready.snapshot.take() {
+                // The leader's state replaces ours: store it, then drop the log it covers.
+                let (tree, _) = snapshot::decode(&si.data).map_err(|e| ServerError::Unsupported(format!("the leader sent a snapshot that does not decode: {e}")))?;
+                if tree.last_zxid as u64 != si.index {
+                    return Err(ServerError::Unsupported(format!("the leader's snapshot for {} holds zxid {:#x}", si.index, tree.last_zxid)));
+                }
+                let dir = cfg.data_dir.join("version-2");
+                tokio::task::block_in_place(|| snapshot::write_bytes(&dir, tree.last_zxid, &si.data))
+                    .map_err(|source| ServerError::Unsupported(format!("failed to store the leader's snapshot in {}: {source}", dir.display())))?;
+                if si.keep_log {
+                    tokio::task::block_in_place(|| m.log.compact(si.index))?;
+                } else {
+                    tokio::task::block_in_place(|| m.log.reset(si.index + 1))?;
+                }
+                tracing::info!(index = si.index, nodes = tree.node_count(), bytes = si.data.len(), "installed the leader's snapshot");
+                release(&mut held, u64::MAX, &mut outs, &mut p);
+                p.replace_tree(tree);
+                let batch = p.take_batch();
+                deliver(batch.out, &mut outs, &mut p);
+                applied_since_snapshot = 0;
+            }
             if let Some(hs) = ready.hard_state {
                 let vote_changed = hs.term != saved.term || hs.voted_for != saved.voted_for;
                 if vote_changed || last_save.elapsed() >= Duration::from_secs(1) {
@@ -295,6 +346,16 @@ pub async fn run_loop(
                 }
             }
             for (_, to, msg) in ready.messages {
+                let msg = match msg {
+                    crate::consensus::Message::Snapshot { term, .. } => match latest_snapshot(&cfg, &mut snap_cache) {
+                        Some((index, snap_term, data)) => {
+                            tracing::info!(to, index, bytes = data.len(), "sending a snapshot to a follower that is behind the log");
+                            crate::consensus::Message::Snapshot { term, index, snap_term, data: data.to_vec() }
+                        }
+                        None => continue,
+                    },
+                    other => other,
+                };
                 m.peers.send(to, &PeerMsg::Raft(msg));
             }
             for e in &ready.committed {
@@ -352,10 +413,13 @@ pub async fn run_loop(
         if applied_since_snapshot >= cfg.snap_count && p.tree.last_zxid as u64 == m.raft.commit_index() && snapshot_job.as_ref().is_none_or(|j| j.is_finished()) {
             applied_since_snapshot = 0;
             let copy = p.tree.clone();
+            let index = copy.last_zxid as u64;
+            let term = m.raft.term_at(index).unwrap_or(0);
+            snapshot_at = Some(index);
             let dir = cfg.data_dir.join("version-2");
             let retain = cfg.snap_retain_count.max(3);
             snapshot_job = Some(std::thread::spawn(move || {
-                match snapshot::write(&dir, &copy) {
+                match snapshot::write_at_term(&dir, &copy, term) {
                     Ok(path) => tracing::info!(snapshot = %path.display(), "snapshot written"),
                     Err(e) => tracing::error!(error = %e, "failed to write snapshot"),
                 }
@@ -374,6 +438,19 @@ pub async fn run_loop(
         let _ = j.join();
     }
     Ok(())
+}
+
+/// The newest snapshot file: (index, term of its entry, bytes), cached by index.
+fn latest_snapshot(cfg: &Config, cache: &mut Option<(u64, u64, Arc<Vec<u8>>)>) -> Option<(u64, u64, Arc<Vec<u8>>)> {
+    let dir = cfg.data_dir.join("version-2");
+    let (zxid, path) = list(&dir, "snapshot").into_iter().next_back()?;
+    if let Some(c) = cache.as_ref().filter(|c| c.0 == zxid as u64) {
+        return Some(c.clone());
+    }
+    let bytes = std::fs::read(&path).ok()?;
+    let (_, term) = snapshot::decode(&bytes).ok()?;
+    *cache = Some((zxid as u64, term, Arc::new(bytes)));
+    cache.clone()
 }
 
 /// A peer's non-consensus message.

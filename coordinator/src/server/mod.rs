@@ -70,7 +70,7 @@ pub async fn run(
         }
         let r = ensemble::recover(&cfg)?;
         let tree = r.tree;
-        (Store::Ensemble(r.log, r.hs, r.entries), tree)
+        (Store::Ensemble(r.log, r.hs, r.entries, r.snap), tree)
     } else {
         let (mut storage, tree) = Storage::open(&cfg.data_dir, &cfg.data_log_dir, cfg.snap_count)?;
         storage.snap_retain = cfg.snap_retain_count;
@@ -186,10 +186,10 @@ pub async fn run(
 
     let result = match store {
         Store::Standalone(storage) => processor_loop(processor, storage, in_rx, stop_rx, cfg).await,
-        Store::Ensemble(log, hs, entries) => {
+        Store::Ensemble(log, hs, entries, snap) => {
             let mut rcfg = ensemble::raft_config(&cfg);
             rcfg.voters.sort_unstable();
-            let raft = crate::consensus::raft::Raft::restore(rcfg, hs, entries);
+            let raft = crate::consensus::raft::Raft::restore_from(rcfg, hs, snap.0, snap.1, entries);
             let (peer_tx, peer_rx) = mpsc::channel(16 * 1024);
             let others: Vec<(u64, String)> =
                 cfg.servers.iter().filter(|s| s.id != cfg.my_id).map(|s| (s.id as u64, format!("{}:{}", s.host, s.quorum_port))).collect();
@@ -205,7 +205,7 @@ pub async fn run(
 
 enum Store {
     Standalone(Storage),
-    Ensemble(crate::storage::raftlog::RaftLog, crate::consensus::HardState, Vec<crate::consensus::Entry>),
+    Ensemble(crate::storage::raftlog::RaftLog, crate::consensus::HardState, Vec<crate::consensus::Entry>, (u64, u64)),
 }
 
 async fn processor_loop(

@@ -148,8 +148,12 @@ async fn receive(mut sock: TcpStream, inbox: mpsc::Sender<(NodeId, PeerMsg)>, mu
         if n > wire::MAX_FRAME {
             return Err(format!("peer {from} sent a frame of {n} bytes (limit {})", wire::MAX_FRAME));
         }
-        let mut body = vec![0u8; n];
-        r.read_exact(&mut body).await.map_err(|e| e.to_string())?;
+        // Read as the bytes arrive: a length alone never makes us reserve memory.
+        let mut body = Vec::with_capacity(n.min(1 << 20));
+        (&mut r).take(n as u64).read_to_end(&mut body).await.map_err(|e| e.to_string())?;
+        if body.len() != n {
+            return Err(format!("peer {from} closed the connection inside a frame"));
+        }
         let m = wire::decode(&body).map_err(|e| format!("peer {from} sent a bad frame: {e}"))?;
         if inbox.send((from, m)).await.is_err() {
             return Ok(());

@@ -32,8 +32,8 @@ pub struct RaftLog {
     files: Vec<(u64, PathBuf)>,
     cur: File,
     cur_len: u64,
-    /// For every entry held, from `first`: (slot in `files`, byte offset of its record).
-    pos: Vec<(usize, u64)>,
+    /// For every entry held, from `first`: (first index of its file, byte offset of its record).
+    pos: std::collections::VecDeque<(u64, u64)>,
     first: u64,
 }
 
@@ -117,7 +117,7 @@ impl RaftLog {
 
         let found: Vec<(u64, PathBuf)> = list(&log_dir, "raft").into_iter().map(|(i, p)| (i as u64, p)).collect();
         let mut entries: Vec<Entry> = Vec::new();
-        let mut pos = Vec::new();
+        let mut pos = std::collections::VecDeque::new();
         let mut files = Vec::new();
         let mut cur = None;
         for (i, (first, path)) in found.iter().enumerate() {
@@ -130,14 +130,14 @@ impl RaftLog {
                 }
                 tracing::warn!(log = %path.display(), offset = s.valid_len, reason, "cutting the consensus log's damaged tail");
             }
-            let slot = files.len();
             for (e, off) in s.entries {
-                let expected = entries.len() as u64 + 1;
-                if e.index != expected {
-                    return Err(StorageError::Gap { path: path.clone(), expected: expected as i64, found: e.index as i64 });
+                if let Some(last) = entries.last() {
+                    if e.index != last.index + 1 {
+                        return Err(StorageError::Gap { path: path.clone(), expected: last.index as i64 + 1, found: e.index as i64 });
+                    }
                 }
                 entries.push(e);
-                pos.push((slot, off));
+                pos.push_back((*first, off));
             }
             files.push((*first, path.clone()));
             if last_file {
@@ -164,7 +164,8 @@ impl RaftLog {
                 (f, HEADER_LEN)
             }
         };
-        let log = RaftLog { log_dir, state_path, files, cur, cur_len, pos, first: 1 };
+        let first = entries.first().map_or_else(|| files.last().map_or(1, |f| f.0), |e| e.index);
+        let log = RaftLog { log_dir, state_path, files, cur, cur_len, pos, first };
         Ok((log, hs, entries))
     }
 
@@ -195,9 +196,13 @@ impl RaftLog {
         if from > self.last_index() {
             return Ok(());
         }
+        if from < self.first {
+            return self.reset(from);
+        }
         let k = (from - self.first) as usize;
-        let (slot, off) = self.pos[k];
+        let (file_first, off) = self.pos[k];
         self.pos.truncate(k);
+        let slot = self.files.iter().position(|f| f.0 == file_first).unwrap_or(self.files.len() - 1);
         for (_, p) in self.files.drain(slot + 1..) {
             fs::remove_file(&p).map_err(io_err("remove", &p))?;
         }
@@ -209,6 +214,44 @@ impl RaftLog {
         sync_dir(&self.log_dir);
         self.cur = f;
         self.cur_len = off;
+        Ok(())
+    }
+
+    /// Forgets entries up to `upto` (a snapshot holds them): deletes the files holding nothing
+    /// after it.
+    pub fn compact(&mut self, upto: u64) -> Result<(), StorageError> {
+        if upto < self.first {
+            return Ok(());
+        }
+        if upto > self.last_index() {
+            return self.reset(upto + 1);
+        }
+        let drop = (upto + 1 - self.first) as usize;
+        self.pos.drain(..drop);
+        self.first = upto + 1;
+        while self.files.len() > 1 && self.files[1].0 <= upto + 1 {
+            let (_, p) = self.files.remove(0);
+            fs::remove_file(&p).map_err(io_err("remove", &p))?;
+            tracing::info!(file = %p.display(), "removed a consensus log file that a snapshot covers");
+        }
+        Ok(())
+    }
+
+    /// Drops every entry; the next one appended has index `next` (after installing a snapshot
+    /// at `next - 1` that replaced the whole log).
+    pub fn reset(&mut self, next: u64) -> Result<(), StorageError> {
+        let (f, p) = new_file(&self.log_dir, next)?;
+        for (_, old) in std::mem::take(&mut self.files) {
+            if old != p {
+                fs::remove_file(&old).map_err(io_err("remove", &old))?;
+            }
+        }
+        sync_dir(&self.log_dir);
+        self.files.push((next, p));
+        self.cur = f;
+        self.cur_len = HEADER_LEN;
+        self.pos.clear();
+        self.first = next;
         Ok(())
     }
 
@@ -228,6 +271,7 @@ impl RaftLog {
             self.cur_len = HEADER_LEN;
         }
         let slot = self.files.len() - 1;
+        let file_first = self.files[slot].0;
         let mut buf = Vec::with_capacity(entries.iter().map(|e| e.data.len() + 24).sum());
         for e in entries {
             let start = self.cur_len + buf.len() as u64;
@@ -238,7 +282,7 @@ impl RaftLog {
             buf.extend_from_slice(&(body.len() as u32).to_be_bytes());
             buf.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
             buf.extend_from_slice(&body);
-            self.pos.push((slot, start));
+            self.pos.push_back((file_first, start));
         }
         let path = &self.files[slot].1;
         self.cur.write_all(&buf).map_err(io_err("append to", path))?;
@@ -283,8 +327,20 @@ mod tests {
         assert_eq!(entries.len(), 4);
         log.append(&[e(3, 5, "f")]).unwrap();
         drop(log);
-        let (_, _, entries) = RaftLog::open(&dir, &dir).unwrap();
+        let (mut log, _, entries) = RaftLog::open(&dir, &dir).unwrap();
         assert_eq!(entries.last(), Some(&e(3, 5, "f")));
+        // Compaction keeps what follows; a reset starts over at a later index.
+        log.compact(2).unwrap();
+        log.append(&[e(3, 6, "g")]).unwrap();
+        drop(log);
+        let (mut log, _, entries) = RaftLog::open(&dir, &dir).unwrap();
+        assert_eq!(entries.last().map(|x| x.index), Some(6));
+        log.reset(101).unwrap();
+        assert!(log.append(&[e(4, 7, "h")]).is_err());
+        log.append(&[e(4, 101, "i")]).unwrap();
+        drop(log);
+        let (_, _, entries) = RaftLog::open(&dir, &dir).unwrap();
+        assert_eq!(entries, vec![e(4, 101, "i")]);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

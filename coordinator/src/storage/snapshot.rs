@@ -1,4 +1,5 @@
 //! Snapshot files: the whole tree and the session table at one zxid, with a trailing crc32.
+//! Version 2 adds the consensus term of the entry the snapshot was taken at (0 standalone).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
@@ -11,12 +12,17 @@ use crate::proto::records::{read_acls, write_acls, Stat};
 use crate::tree::{child_name, parent_of, DataTree, Node, SessionRecord};
 
 const MAGIC: &[u8; 4] = b"STRS";
-const VERSION: i32 = 1;
+const VERSION: i32 = 2;
 
 pub fn write(dir: &Path, tree: &DataTree) -> io::Result<PathBuf> {
+    write_at_term(dir, tree, 0)
+}
+
+/// The file's bytes (for sending to a lagging ensemble member).
+pub fn encode(tree: &DataTree, term: u64) -> Vec<u8> {
     let mut w = Writer::new();
     w.buf.extend_from_slice(MAGIC);
-    w.int(VERSION).long(tree.last_zxid);
+    w.int(VERSION).long(tree.last_zxid).long(term as i64);
     w.int(tree.node_count() as i32);
     for (path, n) in tree.nodes() {
         w.ustring(path).payload(&n.data);
@@ -31,11 +37,20 @@ pub fn write(dir: &Path, tree: &DataTree) -> io::Result<PathBuf> {
     }
     let crc = crc32fast::hash(&w.buf);
     w.buf.extend_from_slice(&crc.to_be_bytes());
+    w.buf
+}
 
-    let path = dir.join(format!("snapshot.{:x}", tree.last_zxid));
-    let tmp = dir.join(format!(".snapshot.{:x}.tmp", tree.last_zxid));
+/// Writes a snapshot of `tree` taken at consensus `term`, atomically.
+pub fn write_at_term(dir: &Path, tree: &DataTree, term: u64) -> io::Result<PathBuf> {
+    write_bytes(dir, tree.last_zxid, &encode(tree, term))
+}
+
+/// Stores snapshot bytes (made by `encode`) for `zxid`, atomically.
+pub fn write_bytes(dir: &Path, zxid: i64, bytes: &[u8]) -> io::Result<PathBuf> {
+    let path = dir.join(format!("snapshot.{zxid:x}"));
+    let tmp = dir.join(format!(".snapshot.{zxid:x}.tmp"));
     let mut f = File::create(&tmp)?;
-    f.write_all(&w.buf)?;
+    f.write_all(bytes)?;
     f.sync_all()?;
     fs::rename(&tmp, &path)?;
     super::sync_dir(dir);
@@ -43,7 +58,15 @@ pub fn write(dir: &Path, tree: &DataTree) -> io::Result<PathBuf> {
 }
 
 pub fn read(path: &Path) -> Result<DataTree, String> {
-    let bytes = fs::read(path).map_err(|e| e.to_string())?;
+    read_with_term(path).map(|(t, _)| t)
+}
+
+/// The tree and the consensus term it was taken at.
+pub fn read_with_term(path: &Path) -> Result<(DataTree, u64), String> {
+    decode(&fs::read(path).map_err(|e| e.to_string())?)
+}
+
+pub fn decode(bytes: &[u8]) -> Result<(DataTree, u64), String> {
     if bytes.len() < 8 || &bytes[..4] != MAGIC {
         return Err("not a Strom snapshot".into());
     }
@@ -53,10 +76,12 @@ pub fn read(path: &Path) -> Result<DataTree, String> {
     }
     let mut r = Reader::new(&body[4..]);
     let e = |e: crate::proto::jute::JuteError| e.to_string();
-    if r.int().map_err(e)? != VERSION {
-        return Err("unsupported snapshot version".into());
+    let version = r.int().map_err(e)?;
+    if version != 1 && version != VERSION {
+        return Err(format!("unsupported snapshot version {version}"));
     }
     let last_zxid = r.long().map_err(e)?;
+    let term = if version >= 2 { r.long().map_err(e)? as u64 } else { 0 };
     let count = r.count().map_err(e)?;
     let mut nodes: HashMap<String, Node> = HashMap::with_capacity(count);
     for _ in 0..count {
@@ -96,5 +121,5 @@ pub fn read(path: &Path) -> Result<DataTree, String> {
         let passwd = r.buffer().map_err(e)?;
         sessions.insert(id, SessionRecord { timeout, passwd });
     }
-    Ok(DataTree::from_parts(nodes, sessions, last_zxid))
+    Ok((DataTree::from_parts(nodes, sessions, last_zxid), term))
 }

@@ -1,0 +1,523 @@
+"""A three-server coordination ensemble, each server in its own network
+namespace, for fault tests.
+
+The suite runs inside a user+mount+net+pid namespace (tests/ensemble/run.sh
+creates it; there we are root). In that "top" namespace:
+
+    bridge ens-cbr 10.77.1.254/24   client network: pytest, kazoo, zkCli.sh
+    bridge ens-pbr (no address)     peer network: only the server.N lines
+
+and per server N (1..3) a namespace ens-sN with two veth pairs:
+
+    ens-cN (top, port of ens-cbr) <-> eth-c 10.77.1.N   clientPort 2181
+    ens-pN (top, port of ens-pbr) <-> eth-p 10.77.2.N   server.N=10.77.2.N:3188:3288
+
+Setting ens-pN down cuts server N off from the other servers (packets are
+dropped, nothing is refused) while clients still reach it.
+
+Servers are Strom's `strom-coordinator` (a private copy of the binary, taken
+when the session starts) or Apache ZooKeeper 3.8's QuorumPeerMain from
+Debian's jars, picked with STROM_ZK_TARGET=strom|zookeeper.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+CLIENT_NET = "10.77.1"
+PEER_NET = "10.77.2"
+CLIENT_PORT = 2181
+QUORUM_PORT = 3188
+ELECTION_PORT = 3288
+TICK_MS = 1000
+
+JAVA_DIR = Path("/usr/share/java")
+ZK_JARS = [
+    "zookeeper.jar", "zookeeper-jute.jar", "slf4j-api.jar",
+    "slf4j-simple.jar", "netty-buffer.jar", "netty-codec.jar",
+    "netty-common.jar", "netty-handler.jar", "netty-resolver.jar",
+    "netty-transport.jar", "netty-transport-native-epoll.jar",
+    "netty-transport-native-unix-common.jar", "snappy-java.jar",
+    "metrics-core.jar", "commons-cli.jar",
+]
+
+NOT_SERVING = "not currently serving"
+
+
+def target():
+    t = os.environ.get("STROM_ZK_TARGET", "strom").strip().lower()
+    if t not in ("strom", "zookeeper"):
+        raise RuntimeError("STROM_ZK_TARGET must be 'strom' or 'zookeeper', "
+                           "not %r" % t)
+    return t
+
+
+def strom_binary():
+    bin_dir = os.environ.get("STROM_BIN_DIR") or str(REPO / "target" / "debug")
+    return Path(bin_dir) / "strom-coordinator"
+
+
+def in_test_namespace():
+    """True inside tests/ensemble/run.sh's namespace (root there, /run/netns
+    on a private tmpfs)."""
+    return os.environ.get("STROM_ENSEMBLE_NETNS") == "1" and \
+        os.geteuid() == 0 and os.path.isdir("/run/netns")
+
+
+def sh(*args, check=True):
+    p = subprocess.run(list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    if check and p.returncode != 0:
+        raise RuntimeError("%s failed (%d): %s" % (
+            " ".join(args), p.returncode, p.stdout.decode(errors="replace")))
+    return p.stdout.decode(errors="replace")
+
+
+def four_letter(addr, word, timeout=2.0):
+    """Sends a four-letter word to (host, port), returns the whole answer."""
+    with socket.create_connection(addr, timeout=timeout) as s:
+        s.sendall(word.encode())
+        s.settimeout(timeout)
+        chunks = []
+        while True:
+            try:
+                b = s.recv(65536)
+            except socket.timeout:
+                break
+            if not b:
+                break
+            chunks.append(b)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def wait_until(pred, timeout, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.0fs waiting for %s"
+                                 % (timeout, what))
+        time.sleep(interval)
+
+
+# ----------------------------------------------------------------------
+# network
+# ----------------------------------------------------------------------
+
+class Network:
+    """Bridges, namespaces and veths in the current (top) namespace."""
+
+    def __init__(self, n):
+        self.n = n
+        self.created = False
+
+    def ns(self, i):
+        return "ens-s%d" % i
+
+    def setup(self):
+        self.teardown()  # leftovers of an interrupted run in this namespace
+        self.created = True
+        sh("ip", "link", "set", "lo", "up")
+        cmds = [
+            "link add ens-cbr type bridge",
+            "link set ens-cbr up",
+            "addr add %s.254/24 dev ens-cbr" % CLIENT_NET,
+            "link add ens-pbr type bridge",
+            "link set ens-pbr up",
+        ]
+        for i in range(1, self.n + 1):
+            sh("ip", "netns", "add", self.ns(i))
+            cmds += [
+                "link add ens-c%d type veth peer name eth-c netns %s" % (i, self.ns(i)),
+                "link add ens-p%d type veth peer name eth-p netns %s" % (i, self.ns(i)),
+                "link set ens-c%d master ens-cbr up" % i,
+                "link set ens-p%d master ens-pbr up" % i,
+                "-n %s link set lo up" % self.ns(i),
+                "-n %s addr add %s.%d/24 dev eth-c" % (self.ns(i), CLIENT_NET, i),
+                "-n %s link set eth-c up" % self.ns(i),
+                "-n %s addr add %s.%d/24 dev eth-p" % (self.ns(i), PEER_NET, i),
+                "-n %s link set eth-p up" % self.ns(i),
+            ]
+        p = subprocess.run(["ip", "-batch", "-"], input="\n".join(cmds).encode(),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if p.returncode != 0:
+            raise RuntimeError("network setup failed: %s" % p.stdout.decode())
+
+    def cut_peer(self, i):
+        sh("ip", "link", "set", "ens-p%d" % i, "down")
+
+    def heal_peer(self, i):
+        sh("ip", "link", "set", "ens-p%d" % i, "up")
+
+    def peer_link_up(self, i):
+        out = sh("ip", "-o", "link", "show", "ens-p%d" % i)
+        return ",UP" in out or "<UP" in out
+
+    def teardown(self):
+        for i in range(1, self.n + 1):
+            sh("ip", "netns", "del", self.ns(i), check=False)
+        for br in ("ens-cbr", "ens-pbr"):
+            sh("ip", "link", "del", br, check=False)
+        self.created = False
+
+    def namespaces(self):
+        return sh("ip", "netns", "list", check=False)
+
+
+# ----------------------------------------------------------------------
+# one server
+# ----------------------------------------------------------------------
+
+class Server:
+    def __init__(self, ens, sid, base_dir):
+        self.ens = ens
+        self.id = sid
+        self.kind = ens.kind
+        self.client_ip = "%s.%d" % (CLIENT_NET, sid)
+        self.peer_ip = "%s.%d" % (PEER_NET, sid)
+        self.hosts = "%s:%d" % (self.client_ip, CLIENT_PORT)
+        self.addr = (self.client_ip, CLIENT_PORT)
+        self.dir = Path(base_dir) / ("s%d" % sid)
+        self.data_dir = self.dir / "data"
+        self.log_dir = self.dir / "log"
+        self.cfg_path = self.dir / "zoo.cfg"
+        self.log_path = self.dir / "server.log"
+        self.proc = None
+        self._log = None
+
+    def __repr__(self):
+        return "server %d" % self.id
+
+    def write_config(self):
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "myid").write_text("%d\n" % self.id)
+        lines = [
+            "tickTime=%d" % TICK_MS,
+            "initLimit=10",
+            "syncLimit=5",
+            "dataDir=%s" % self.data_dir,
+            "dataLogDir=%s" % self.log_dir,
+            "clientPort=%d" % CLIENT_PORT,
+            "clientPortAddress=%s" % self.client_ip,
+            "maxClientCnxns=0",
+            "minSessionTimeout=%d" % (2 * TICK_MS),
+            "maxSessionTimeout=%d" % (20 * TICK_MS),
+            "4lw.commands.whitelist=*",
+            "admin.enableServer=false",
+            # snapshots happen during the tests (ZooKeeper takes one after
+            # snapCount/2 + random(snapCount/2) transactions)
+            "snapCount=200",
+            "preAllocSize=1024",
+        ]
+        for s in self.ens.servers:
+            lines.append("server.%d=%s:%d:%d" % (s.id, s.peer_ip, QUORUM_PORT,
+                                                 ELECTION_PORT))
+        self.cfg_path.write_text("\n".join(lines) + "\n")
+
+    def _command(self):
+        ns = ["ip", "netns", "exec", self.ens.net.ns(self.id)]
+        if self.kind == "strom":
+            return ns + [str(self.ens.binary), str(self.cfg_path)]
+        cp = ":".join(str(JAVA_DIR / j) for j in ZK_JARS
+                      if (JAVA_DIR / j).exists())
+        return ns + [
+            "java", "-Xmx256m", "-XX:+UseSerialGC",
+            "-Djava.net.preferIPv4Stack=true",
+            "-Dzookeeper.admin.enableServer=false",
+            "-cp", cp,
+            "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+            str(self.cfg_path),
+        ]
+
+    # -- lifecycle ------------------------------------------------------
+    def start(self):
+        if self.running:
+            raise RuntimeError("%r already running" % self)
+        if not self.cfg_path.exists():
+            self.write_config()
+        self._log = open(self.log_path, "ab")
+        self._log.write(("\n===== start %s =====\n"
+                         % time.strftime("%H:%M:%S")).encode())
+        self._log.flush()
+        # `ip netns exec` execs the server, so proc.pid is the server's pid
+        self.proc = subprocess.Popen(
+            self._command(), stdout=self._log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, cwd=str(self.dir),
+            env=dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "info")))
+
+    def _signal_and_wait(self, sig, timeout):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def kill(self):
+        """SIGKILL, waits for the exit."""
+        self._signal_and_wait(signal.SIGKILL, 10)
+
+    def stop(self, timeout=20):
+        """SIGTERM, waits for the exit (SIGKILL after timeout)."""
+        self._signal_and_wait(signal.SIGTERM, timeout)
+
+    @property
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def check_alive(self):
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError("%r exited with %s\n%s" % (
+                self, self.proc.returncode, self.log_tail(40)))
+
+    # -- introspection --------------------------------------------------
+    def word(self, w, timeout=2.0):
+        return four_letter(self.addr, w, timeout)
+
+    def srvr(self):
+        """srvr as a dict (keys lower-cased); {} when unreachable,
+        {'serving': False} when it says it does not serve."""
+        try:
+            out = self.word("srvr")
+        except OSError:
+            return {}
+        if NOT_SERVING in out:
+            return {"serving": False}
+        d = {"serving": True}
+        for ln in out.splitlines():
+            if ":" in ln:
+                k, v = ln.split(":", 1)
+                d[k.strip().lower()] = v.strip()
+        return d
+
+    def mode(self):
+        """'leader', 'follower', 'looking'/None (not serving or down)."""
+        d = self.srvr()
+        return d.get("mode") if d.get("serving") else None
+
+    def mntr(self):
+        try:
+            out = self.word("mntr")
+        except OSError:
+            return {}
+        d = {}
+        for ln in out.splitlines():
+            if "\t" in ln:
+                k, v = ln.split("\t", 1)
+                d[k.strip()] = v.strip()
+        return d
+
+    def snapshots(self):
+        return sorted(p.name for p in (self.data_dir / "version-2").glob("snapshot.*")) \
+            if (self.data_dir / "version-2").is_dir() else []
+
+    def log_tail(self, lines=60):
+        try:
+            with open(self.log_path, "rb") as f:
+                data = f.read().decode("utf-8", "replace").splitlines()
+            return "\n".join(data[-lines:])
+        except OSError:
+            return "(no server log)"
+
+
+# ----------------------------------------------------------------------
+# the ensemble
+# ----------------------------------------------------------------------
+
+class Ensemble:
+    def __init__(self, net, kind, binary=None, n=3):
+        self.net = net
+        self.kind = kind
+        self.binary = binary
+        self.base_dir = Path(tempfile.mkdtemp(prefix="strom-ensemble-"))
+        self.servers = []
+        for i in range(1, n + 1):
+            self.servers.append(Server(self, i, self.base_dir))
+        for s in self.servers:
+            s.write_config()
+        self.hosts = ",".join(s.hosts for s in self.servers)
+        self._kazoo = []
+        self._lock = threading.Lock()
+
+    def server(self, sid):
+        return self.servers[sid - 1]
+
+    def hosts_of(self, servers):
+        return ",".join(s.hosts for s in servers)
+
+    def start_all(self):
+        for s in self.servers:
+            if not s.running:
+                s.start()
+
+    def kill_all(self):
+        for s in self.servers:
+            if s.proc is not None and s.proc.poll() is None:
+                s.proc.send_signal(signal.SIGKILL)
+        for s in self.servers:
+            s.kill()
+
+    def stop_all(self):
+        for s in self.servers:
+            if s.proc is not None and s.proc.poll() is None:
+                s.proc.send_signal(signal.SIGTERM)
+        for s in self.servers:
+            s.stop()
+
+    def modes(self, servers=None):
+        return {s.id: s.mode() for s in (servers or self.servers)}
+
+    def leader(self, servers=None):
+        """The one server (of those given) reporting Mode: leader, or None."""
+        leaders = [s for s in (servers or self.servers)
+                   if s.running and s.mode() == "leader"]
+        return leaders[0] if len(leaders) == 1 else None
+
+    def wait_leader(self, servers=None, timeout=60, exclude=None):
+        def find():
+            ld = self.leader(servers)
+            if ld is not None and ld is not exclude:
+                return ld
+            return None
+        return wait_until(find, timeout, 0.05,
+                          "a leader among %s" % (servers or self.servers))
+
+    def wait_serving(self, s, timeout=60):
+        wait_until(lambda: s.check_alive() or s.mode() in ("leader", "follower"),
+                   timeout, 0.1, "%r to serve" % s)
+
+    def wait_healthy(self, timeout=90):
+        """All servers run and serve, one leader whose followers are all
+        synced, and a sync through each server answers."""
+        deadline = time.monotonic() + timeout
+        for s in self.servers:
+            if not s.running:
+                raise AssertionError("%r is not running" % s)
+
+        def ok():
+            for s in self.servers:
+                s.check_alive()
+            modes = self.modes()
+            leaders = [i for i, m in modes.items() if m == "leader"]
+            if len(leaders) != 1 or any(m not in ("leader", "follower")
+                                        for m in modes.values()):
+                return False
+            m = self.server(leaders[0]).mntr()
+            return m.get("zk_synced_followers") == str(len(self.servers) - 1)
+        wait_until(ok, max(1.0, deadline - time.monotonic()), 0.1,
+                   "a healthy ensemble (modes %s)" % self.modes())
+        for s in self.servers:
+            c = self.client(hosts=s.hosts, timeout=10.0)
+            try:
+                c.sync("/")
+            finally:
+                self.close_client(c)
+
+    # -- clients ----------------------------------------------------------
+    def client(self, hosts=None, start=True, timeout=10.0, **kw):
+        """A started KazooClient (all servers unless hosts is given); closed
+        by close_clients()."""
+        from kazoo.client import KazooClient
+        kw.setdefault("connection_retry", dict(max_tries=-1, delay=0.05,
+                                               backoff=1.5, max_delay=0.5))
+        c = KazooClient(hosts=hosts or self.hosts, timeout=timeout, **kw)
+        with self._lock:
+            self._kazoo.append(c)
+        if start:
+            c.start(timeout=30)
+        return c
+
+    def close_client(self, c):
+        try:
+            c.stop()
+            c.close()
+        except Exception:
+            pass
+        with self._lock:
+            if c in self._kazoo:
+                self._kazoo.remove(c)
+
+    def close_clients(self):
+        with self._lock:
+            clients, self._kazoo = self._kazoo, []
+        for c in clients:
+            try:
+                c.stop()
+                c.close()
+            except Exception:
+                pass
+
+    # -- teardown -----------------------------------------------------------
+    def destroy(self, keep=False):
+        self.close_clients()
+        self.kill_all()
+        if not keep:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def wipe(self):
+        """Kills everything and starts over with empty data directories."""
+        self.close_clients()
+        self.kill_all()
+        for s in self.servers:
+            shutil.rmtree(s.dir, ignore_errors=True)
+            s.write_config()
+
+
+# ----------------------------------------------------------------------
+# reading a subtree from each server alone
+# ----------------------------------------------------------------------
+
+STAT_FIELDS = ("czxid", "mzxid", "ctime", "mtime", "version", "cversion",
+               "aversion", "ephemeralOwner", "dataLength", "numChildren",
+               "pzxid")
+
+
+def read_tree(client, root, sync=True):
+    """{path: (data, stat tuple)} of root and everything below it, read with
+    pipelined async requests, after a sync (so a follower has caught up with
+    the leader)."""
+    if sync:
+        client.sync(root)
+    out = {}
+    level = [root]
+    while level:
+        gets = [(p, client.get_async(p), client.get_children_async(p))
+                for p in level]
+        level = []
+        for p, g, ch in gets:
+            data, st = g.get(timeout=30)
+            out[p] = (data, tuple(getattr(st, f) for f in STAT_FIELDS))
+            for c in sorted(ch.get(timeout=30)):
+                level.append(p.rstrip("/") + "/" + c)
+    return out
+
+
+def diff_trees(a, b, limit=10):
+    """Human-readable differences between two read_tree() results."""
+    lines = []
+    for p in sorted(set(a) | set(b)):
+        if a.get(p) != b.get(p):
+            lines.append("%s: %r != %r" % (p, a.get(p), b.get(p)))
+            if len(lines) >= limit:
+                lines.append("...")
+                break
+    return lines
