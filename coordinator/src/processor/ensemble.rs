@@ -69,9 +69,9 @@ impl Processor {
     fn answer_committed(&mut self, session_id: i64, cxid: i32, zxid: i64, t: &Txn, r: OpResult, now: i64) {
         match t {
             Txn::CreateSession { timeout, .. } => {
-                if let Some((conn, _)) = self.pending_connects.remove(&session_id) {
+                if let Some((conn, _, read_only)) = self.pending_connects.remove(&session_id) {
                     if self.conns.contains_key(&conn) {
-                        self.finish_connect(conn, session_id, *timeout, None, now);
+                        self.finish_connect(conn, session_id, *timeout, read_only, now);
                     }
                 }
                 if self.role == Role::Leader {
@@ -255,12 +255,15 @@ impl Processor {
                 }
             }
         }
-        doomed.extend(self.pending_connects.values().map(|(c, _)| *c));
+        doomed.extend(self.pending_connects.values().map(|(c, _, _)| *c));
         self.pending.clear();
         self.syncing.clear();
         self.pending_connects.clear();
+        // Read-only sessions end when the quorum is back (their clients look for a server
+        // that takes writes), and without a quorum only read-only sessions remain.
+        doomed.extend(self.conns.iter().filter(|(_, c)| c.read_only || role == Role::Looking).map(|(id, _)| *id));
         match role {
-            Role::Looking => doomed.extend(self.conns.keys().copied()),
+            Role::Looking => {}
             Role::Leader => {
                 // Every session gets a full timeout from now to find a server, as after a
                 // ZooKeeper leader election.

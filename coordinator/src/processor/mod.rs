@@ -78,6 +78,8 @@ pub struct Conn {
     pub sent: u64,
     pub connected: bool,
     pub timeout: i32,
+    /// A session served in read-only mode (this server has no quorum).
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -112,7 +114,7 @@ pub struct Processor {
     /// Sessions whose next pending request is a sync.
     syncing: HashSet<i64>,
     /// New sessions a follower asked the leader to create: session → (connection, timeout).
-    pending_connects: HashMap<i64, (ConnId, i32)>,
+    pending_connects: HashMap<i64, (ConnId, i32, Option<bool>)>,
 }
 
 impl Processor {
@@ -193,6 +195,7 @@ impl Processor {
                 sent: 0,
                 connected: false,
                 timeout: 0,
+                read_only: false,
             },
         );
     }
@@ -234,8 +237,12 @@ impl Processor {
             return;
         }
         if self.role == Role::Looking {
-            tracing::info!(conn, "refusing a session: this server is not in a quorum");
-            self.batch.out.push(Out::Close(conn));
+            if req.read_only == Some(true) {
+                self.connect_read_only(conn, &req, now);
+            } else {
+                tracing::info!(conn, "refusing a session: this server is not in a quorum");
+                self.batch.out.push(Out::Close(conn));
+            }
             return;
         }
         let timeout = self.negotiate(req.timeout);
@@ -249,7 +256,7 @@ impl Processor {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.session_id = sid;
                 }
-                self.pending_connects.insert(sid, (conn, timeout));
+                self.pending_connects.insert(sid, (conn, timeout, read_only));
                 self.batch.to_leader.push(PeerMsg::CreateSession { session_id: sid, timeout, passwd });
                 return;
             }
@@ -270,6 +277,41 @@ impl Processor {
             req.session_id
         };
         self.finish_connect(conn, session_id, timeout, read_only, now);
+    }
+
+    /// A client that accepts read-only service, on a server without a quorum: reads from the
+    /// local tree, writes refused with NOTREADONLY. A new session here is local to this server
+    /// (the client asks for a fresh one when it finds a server with a quorum, as ZooKeeper's
+    /// clients do); a known session keeps its id.
+    fn connect_read_only(&mut self, conn: ConnId, req: &ConnectRequest, now: i64) {
+        let timeout = self.negotiate(req.timeout);
+        let (sid, passwd) = if req.session_id == 0 {
+            let sid = self.next_session;
+            self.next_session += 1;
+            let mut passwd = vec![0u8; 16];
+            rand::Rng::fill(&mut rand::rng(), &mut passwd[..]);
+            (sid, passwd)
+        } else {
+            match self.tree.sessions.get(&req.session_id) {
+                Some(s) if s.passwd == req.passwd => (req.session_id, s.passwd.clone()),
+                _ => {
+                    let resp = ConnectResponse { protocol_version: 0, timeout: 0, session_id: 0, passwd: vec![0; 16], read_only: Some(true) };
+                    self.send_raw(conn, resp.encode());
+                    self.batch.out.push(Out::Close(conn));
+                    return;
+                }
+            }
+        };
+        self.live.insert(sid, Live { deadline: now + timeout as i64, timeout, conn: Some(conn) });
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.session_id = sid;
+            c.connected = true;
+            c.timeout = timeout;
+            c.read_only = true;
+        }
+        tracing::info!(conn, session = format_args!("{sid:#x}"), "serving a session read-only: no quorum");
+        let resp = ConnectResponse { protocol_version: 0, timeout, session_id: sid, passwd, read_only: Some(true) };
+        self.send_raw(conn, resp.encode());
     }
 
     /// Sends the ConnectResponse of a session now known to the tree.
@@ -327,6 +369,15 @@ impl Processor {
                 return;
             }
         };
+        if self.conns.get(&conn).is_some_and(|c| c.read_only) {
+            if is_write(&req) || matches!(req, Request::Sync { .. }) {
+                let z = self.tree.last_zxid;
+                self.send(conn, records::reply(h.xid, z, ErrorCode::NotReadOnly));
+            } else {
+                self.handle(conn, session_id, h, req, now);
+            }
+            return;
+        }
         match self.role {
             Role::Follower => self.follower_request(conn, session_id, h, req, body, now),
             Role::Looking => self.batch.out.push(Out::Close(conn)),

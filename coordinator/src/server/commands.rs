@@ -227,7 +227,7 @@ pub fn four_letter(c: &Ctx, word: &str) -> String {
             }
             s
         }
-        "isro" => "rw".into(),
+        "isro" => if c.p.role == crate::processor::Role::Looking { "ro".into() } else { "rw".into() },
         "wchs" => {
             let (conns, paths, total) = c.p.watches.summary();
             format!("{conns} connections watching {paths} paths\nTotal watches:{total}\n")
@@ -272,7 +272,7 @@ pub fn admin(c: &Ctx, name: &str) -> Option<Value> {
                 "uptime": c.started.elapsed().as_millis() as u64,
             }));
             o.insert("node_count".into(), json!(c.p.tree.node_count()));
-            o.insert("read_only".into(), json!(false));
+            o.insert("read_only".into(), json!(c.p.role == crate::processor::Role::Looking));
         }
         "monitor" => {
             for (k, val) in mntr_pairs(c) {
@@ -311,7 +311,7 @@ pub fn admin(c: &Ctx, name: &str) -> Option<Value> {
             }
         }
         "is_read_only" => {
-            o.insert("read_only".into(), json!(false));
+            o.insert("read_only".into(), json!(c.p.role == crate::processor::Role::Looking));
         }
         "watch_summary" => {
             let (conns, paths, total) = c.p.watches.summary();
