@@ -6,6 +6,7 @@ mod consume;
 mod groups;
 mod produce;
 mod topics;
+mod zk;
 
 use std::process::ExitCode;
 
@@ -49,6 +50,11 @@ enum Command {
         #[command(flatten)]
         bootstrap: Bootstrap,
     },
+    /// The coordinator ensemble at a glance (like `zkServer.sh status` on every server).
+    Zk {
+        #[command(subcommand)]
+        action: zk::Action,
+    },
 }
 
 fn main() -> ExitCode {
@@ -58,6 +64,7 @@ fn main() -> ExitCode {
         Command::Produce(o) => produce::run(o),
         Command::Consume(o) => consume::run(o),
         Command::Groups { action, bootstrap } => groups::run(action, &bootstrap),
+        Command::Zk { action } => zk::run(action).map_err(client::CtlError::Usage),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
