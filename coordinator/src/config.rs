@@ -82,7 +82,7 @@ fn parse_num<T: std::str::FromStr>(file: &str, line: usize, key: &str, v: &str, 
     })
 }
 
-fn parse_server(file: &str, line: usize, key: &str, id: i64, v: &str) -> Result<ServerLine, ConfigError> {
+pub fn parse_server(file: &str, line: usize, key: &str, id: i64, v: &str) -> Result<ServerLine, ConfigError> {
     let bad = |why: &str| ConfigError::Invalid {
         file: file.into(),
         line,

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod consensus;
+pub mod membership;
 pub mod processor;
 pub mod proto;
 pub mod server;

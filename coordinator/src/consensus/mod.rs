@@ -20,6 +20,38 @@ mod sim;
 
 pub type NodeId = u64;
 
+/// The first byte of a membership-change entry. (A transaction entry starts with its session
+/// id, whose first byte is the id of the server that made it, 0–254; a no-op entry is empty.)
+pub const CONF_MARK: u8 = 0xFF;
+
+/// A membership-change entry: the new voters, and what the caller wants to keep with them
+/// (the coordinator: the transaction that updates `/zookeeper/config`). It takes effect as soon
+/// as a server has it in its log, committed or not (Raft's single-server change).
+pub fn conf_entry(voters: &[NodeId], payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(5 + voters.len() * 8 + payload.len());
+    v.push(CONF_MARK);
+    v.extend_from_slice(&(voters.len() as u32).to_be_bytes());
+    for id in voters {
+        v.extend_from_slice(&id.to_be_bytes());
+    }
+    v.extend_from_slice(payload);
+    v
+}
+
+/// The voters and payload of a membership-change entry (None: another kind of entry).
+pub fn parse_conf(data: &[u8]) -> Option<(Vec<NodeId>, &[u8])> {
+    if data.first() != Some(&CONF_MARK) || data.len() < 5 {
+        return None;
+    }
+    let n = u32::from_be_bytes(data[1..5].try_into().ok()?) as usize;
+    let end = 5usize.checked_add(n.checked_mul(8)?)?;
+    if data.len() < end {
+        return None;
+    }
+    let voters = data[5..end].chunks_exact(8).map(|c| u64::from_be_bytes(c.try_into().unwrap_or_default())).collect();
+    Some((voters, &data[end..]))
+}
+
 /// One log entry. `index` starts at 1; `term` is the leader's term when it was proposed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -49,7 +81,8 @@ pub enum Message {
     /// The state at `index` (whose entry had `snap_term`), for a follower that needs entries the
     /// leader no longer keeps. The core sends it with `data` empty and its own compaction point;
     /// the caller fills in its newest snapshot (any one at or before the commit index).
-    Snapshot { term: u64, index: u64, snap_term: u64, data: Vec<u8> },
+    /// `voters`: the membership at `index`.
+    Snapshot { term: u64, index: u64, snap_term: u64, voters: Vec<NodeId>, data: Vec<u8> },
 }
 
 impl Message {
@@ -71,6 +104,7 @@ impl Message {
 pub struct SnapshotIn {
     pub index: u64,
     pub term: u64,
+    pub voters: Vec<NodeId>,
     pub data: Vec<u8>,
     pub keep_log: bool,
 }

@@ -3,11 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Entry, HardState, Message, NodeId, Ready, SnapshotIn};
+use super::{parse_conf, Entry, HardState, Message, NodeId, Ready, SnapshotIn};
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub id: NodeId,
+    /// The membership at the restore point (the snapshot's, or the initial one); membership
+    /// entries in the log after it change it.
     pub voters: Vec<NodeId>,
     /// Ticks without a leader before a follower campaigns (randomized up to twice this).
     pub election_ticks: u32,
@@ -41,6 +43,11 @@ struct Progress {
 #[derive(Debug, PartialEq, Eq)]
 pub enum ProposeError {
     NotLeader { leader: Option<NodeId> },
+    /// A membership change waits for the previous one to commit, and for the leader to have
+    /// committed an entry of its term.
+    ChangeInProgress,
+    /// A membership change adds or removes one voter at a time.
+    NotOneStep,
 }
 
 pub struct Raft {
@@ -55,6 +62,11 @@ pub struct Raft {
     offset: u64,
     snap_term: u64,
     snapshot_in: Option<SnapshotIn>,
+    /// Membership at `offset`, and the effective one (the newest membership entry in the log).
+    base_voters: Vec<NodeId>,
+    voters: Vec<NodeId>,
+    /// Index of the newest membership entry in the log (0: none after `offset`).
+    conf_index: u64,
     pub role: Role,
     pub leader: Option<NodeId>,
     elapsed: u32,
@@ -90,6 +102,9 @@ impl Raft {
             offset,
             snap_term,
             snapshot_in: None,
+            base_voters: Vec::new(),
+            voters: Vec::new(),
+            conf_index: 0,
             role: Role::Follower,
             leader: None,
             elapsed: 0,
@@ -103,6 +118,8 @@ impl Raft {
         };
         debug_assert!(r.log.iter().enumerate().all(|(i, e)| e.index == offset + i as u64 + 1));
         r.commit = r.commit.min(r.last_index());
+        r.base_voters = sorted(r.cfg.voters.clone());
+        r.refresh_voters();
         r.reset_timeout();
         r
     }
@@ -149,7 +166,10 @@ impl Raft {
             return;
         }
         let Some(t) = self.term_at(index) else { return };
-        self.log.drain(..(index - self.offset) as usize);
+        let dropped: Vec<Entry> = self.log.drain(..(index - self.offset) as usize).collect();
+        if let Some(v) = dropped.iter().rev().find_map(|e| parse_conf(&e.data).map(|(v, _)| v)) {
+            self.base_voters = sorted(v);
+        }
         self.offset = index;
         self.snap_term = t;
         self.unstable_from = self.unstable_from.max(index + 1);
@@ -160,11 +180,65 @@ impl Raft {
     }
 
     fn quorum(&self) -> usize {
-        self.cfg.voters.len() / 2 + 1
+        self.voters.len() / 2 + 1
     }
 
     fn peers(&self) -> Vec<NodeId> {
-        self.cfg.voters.iter().copied().filter(|v| *v != self.cfg.id).collect()
+        self.voters.iter().copied().filter(|v| *v != self.cfg.id).collect()
+    }
+
+    fn is_voter(&self) -> bool {
+        self.voters.contains(&self.cfg.id)
+    }
+
+    /// Recomputes the effective membership from the log (after entries that may hold a change
+    /// were appended or cut), and on the leader the followers it replicates to.
+    fn refresh_voters(&mut self) {
+        let found = self.log.iter().rev().find_map(|e| parse_conf(&e.data).map(|(v, _)| (e.index, v)));
+        let (index, voters) = match found {
+            Some((i, v)) => (i, sorted(v)),
+            None => (0, self.base_voters.clone()),
+        };
+        self.conf_index = index;
+        if voters == self.voters {
+            return;
+        }
+        self.voters = voters;
+        if self.role == Role::Leader {
+            let next = self.last_index() + 1;
+            let peers = self.peers();
+            self.progress.retain(|id, _| peers.contains(id));
+            for p in peers {
+                self.progress.entry(p).or_insert(Progress { next, matched: 0, active: true, snap_wait: 0 });
+            }
+        }
+    }
+
+    /// A membership change, on the leader: adds or removes one voter. Its index on success.
+    pub fn propose_conf(&mut self, voters: Vec<NodeId>, data: Vec<u8>) -> Result<u64, ProposeError> {
+        if self.role != Role::Leader {
+            return Err(ProposeError::NotLeader { leader: self.leader });
+        }
+        if self.conf_index > self.commit || !self.leader_ready() {
+            return Err(ProposeError::ChangeInProgress);
+        }
+        let new = sorted(voters);
+        let added = new.iter().filter(|v| !self.voters.contains(v)).count();
+        let removed = self.voters.iter().filter(|v| !new.contains(v)).count();
+        if added + removed != 1 || new.is_empty() {
+            return Err(ProposeError::NotOneStep);
+        }
+        debug_assert_eq!(parse_conf(&data).map(|(v, _)| sorted(v)), Some(new.clone()));
+        let index = self.append_local(data);
+        self.refresh_voters();
+        self.maybe_commit();
+        self.broadcast_append();
+        Ok(index)
+    }
+
+    /// True while a membership change is appended but not committed.
+    pub fn conf_pending(&self) -> bool {
+        self.conf_index > self.commit
     }
 
     fn random(&mut self) -> u64 {
@@ -200,7 +274,7 @@ impl Raft {
 
     /// Starts an election: first a pre-vote round that changes no term.
     fn campaign(&mut self, pre: bool) {
-        if !self.cfg.voters.contains(&self.cfg.id) {
+        if !self.is_voter() {
             return;
         }
         self.votes.clear();
@@ -298,7 +372,7 @@ impl Raft {
             if pr.snap_wait > 0 {
                 return;
             }
-            let m = Message::Snapshot { term: self.term, index: self.offset, snap_term: self.snap_term, data: Vec::new() };
+            let m = Message::Snapshot { term: self.term, index: self.offset, snap_term: self.snap_term, voters: self.base_voters.clone(), data: Vec::new() };
             let wait = self.cfg.election_ticks.max(1) * 2;
             let next = self.offset + 1;
             if let Some(p) = self.progress.get_mut(&to) {
@@ -335,7 +409,12 @@ impl Raft {
             return;
         }
         let mut matched: Vec<u64> = self.progress.values().map(|p| p.matched).collect();
-        matched.push(self.last_index());
+        if self.is_voter() {
+            matched.push(self.last_index());
+        }
+        if matched.len() < self.quorum() {
+            return;
+        }
         matched.sort_unstable_by(|a, b| b.cmp(a));
         let n = matched[self.quorum() - 1];
         // Only entries of the current term commit by counting (Raft §5.4.2).
@@ -348,6 +427,12 @@ impl Raft {
         self.elapsed += 1;
         match self.role {
             Role::Leader => {
+                if !self.is_voter() && self.conf_index <= self.commit {
+                    // Removed by a committed change: leave the leadership to the members.
+                    let term = self.term;
+                    self.become_follower(term, None);
+                    return;
+                }
                 for p in self.progress.values_mut() {
                     p.snap_wait = p.snap_wait.saturating_sub(1);
                 }
@@ -356,7 +441,7 @@ impl Raft {
                 }
                 if self.elapsed >= self.cfg.election_ticks {
                     // Check quorum: a leader that has not heard from a majority steps down.
-                    let active = 1 + self.progress.values().filter(|p| p.active).count();
+                    let active = self.is_voter() as usize + self.progress.values().filter(|p| p.active).count();
                     for p in self.progress.values_mut() {
                         p.active = false;
                     }
@@ -483,7 +568,7 @@ impl Raft {
                     }
                 }
             }
-            Message::Snapshot { term, index, snap_term, data } => {
+            Message::Snapshot { term, index, snap_term, voters, data } => {
                 if self.role != Role::Follower {
                     self.become_follower(term, Some(from));
                 }
@@ -510,7 +595,9 @@ impl Raft {
                 if !keep_log {
                     self.unstable_from = index + 1;
                 }
-                self.snapshot_in = Some(SnapshotIn { index, term: snap_term, data, keep_log });
+                self.base_voters = sorted(voters.clone());
+                self.refresh_voters();
+                self.snapshot_in = Some(SnapshotIn { index, term: snap_term, voters, data, keep_log });
                 self.send(from, Message::AppendReply { term, success: true, matched: index });
             }
             Message::AppendReply { success, matched, .. } => {
@@ -554,6 +641,7 @@ impl Raft {
     /// Appends `entries` after `prev_index` (known to match), truncating a conflicting suffix.
     fn accept(&mut self, prev_index: u64, entries: Vec<Entry>, leader_commit: u64) {
         let mut last_new = prev_index;
+        let mut conf_changed = false;
         for e in entries {
             last_new = e.index;
             match self.term_at(e.index) {
@@ -563,12 +651,19 @@ impl Raft {
                     debug_assert!(e.index > self.commit, "a committed entry would be truncated");
                     let k = self.slot(e.index);
                     self.log.truncate(k);
+                    conf_changed = true;
                     self.truncate_from = Some(self.truncate_from.map_or(e.index, |t| t.min(e.index)));
                     self.unstable_from = self.unstable_from.min(e.index);
                     self.log.push(e);
                 }
-                None => self.log.push(e),
+                None => {
+                    conf_changed |= parse_conf(&e.data).is_some();
+                    self.log.push(e);
+                }
             }
+        }
+        if conf_changed {
+            self.refresh_voters();
         }
         let new_commit = leader_commit.min(last_new);
         if new_commit > self.commit {
@@ -611,8 +706,14 @@ impl Raft {
         self.progress.iter().map(|(id, p)| (*id, p.matched)).collect()
     }
 
-    /// The voters, as a set.
+    /// The effective voters, as a set.
     pub fn voters(&self) -> BTreeSet<NodeId> {
-        self.cfg.voters.iter().copied().collect()
+        self.voters.iter().copied().collect()
     }
+}
+
+fn sorted(mut v: Vec<NodeId>) -> Vec<NodeId> {
+    v.sort_unstable();
+    v.dedup();
+    v
 }

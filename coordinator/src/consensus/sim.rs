@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::raft::{Config, Raft, Role};
-use super::{Entry, HardState, Message, NodeId};
+use super::{conf_entry, parse_conf, Entry, HardState, Message, NodeId};
 
 struct Rng(u64);
 
@@ -50,12 +50,23 @@ struct Sim {
     /// State-machine snapshots by index: the applied entries up to it.
     snaps: BTreeMap<u64, Vec<Entry>>,
     installs: u64,
+    /// Membership changes committed.
+    changes: u64,
+    /// Propose membership changes (between 3 and all of the servers).
+    reconfig: bool,
+    initial_voters: Vec<NodeId>,
     next_value: u64,
     faults: bool,
 }
 
 impl Sim {
     fn new(seed: u64, n: u64) -> Sim {
+        Sim::with_voters(seed, n, n)
+    }
+
+    /// `n` servers of which the first `k` are the initial voters; with k < n the simulation
+    /// also changes the membership.
+    fn with_voters(seed: u64, n: u64, k: u64) -> Sim {
         let voters: Vec<NodeId> = (1..=n).collect();
         let mut s = Sim {
             rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
@@ -67,6 +78,9 @@ impl Sim {
             committed: BTreeMap::new(),
             snaps: BTreeMap::from([(0, Vec::new())]),
             installs: 0,
+            changes: 0,
+            reconfig: k < n,
+            initial_voters: (1..=k).collect(),
             next_value: 0,
             faults: true,
         };
@@ -77,8 +91,15 @@ impl Sim {
         s
     }
 
+    /// The membership recorded by a state (its newest membership entry, or the initial one).
+    fn voters_in(&self, state: &[Entry]) -> Vec<NodeId> {
+        state.iter().rev().find_map(|e| parse_conf(&e.data).map(|(v, _)| v)).unwrap_or_else(|| self.initial_voters.clone())
+    }
+
     fn config(&self, id: NodeId, restarts: u64) -> Config {
-        Config { id, voters: self.voters.clone(), election_ticks: 10, heartbeat_ticks: 3, max_batch: 4, max_bytes: 1 << 20, seed: id * 1000 + restarts + self.voters.len() as u64 }
+        let snap = self.nodes.get(&id).map_or(0, |n| n.snap.0);
+        let voters = self.voters_in(&self.snaps[&snap]);
+        Config { id, voters, election_ticks: 10, heartbeat_ticks: 3, max_batch: 4, max_bytes: 1 << 20, seed: id * 1000 + restarts + self.voters.len() as u64 }
     }
 
     fn start(&mut self, id: NodeId) {
@@ -167,7 +188,7 @@ impl Sim {
         for (from, to, m) in ready.messages {
             let m = match m {
                 // The caller's part: attach the snapshot's state.
-                Message::Snapshot { term, index, snap_term, .. } => Message::Snapshot { term, index, snap_term, data: index.to_be_bytes().to_vec() },
+                Message::Snapshot { term, index, snap_term, voters, .. } => Message::Snapshot { term, index, snap_term, voters, data: index.to_be_bytes().to_vec() },
                 m => m,
             };
             if !self.cut.contains(&(from, to)) {
@@ -232,6 +253,25 @@ impl Sim {
                     }
                 }
             }
+            90..=91 if self.faults && self.reconfig => {
+                // A membership change: add or remove one server, keeping 3 to all voters.
+                if let Some(l) = self.leader() {
+                    let pick = 1 + self.rng.below(self.voters.len() as u64);
+                    let raft = self.nodes.get_mut(&l).and_then(|n| n.raft.as_mut()).expect("leader");
+                    let mut v: Vec<NodeId> = raft.voters().into_iter().collect();
+                    if v.contains(&pick) {
+                        if v.len() > 3 {
+                            v.retain(|x| *x != pick);
+                        }
+                    } else {
+                        v.push(pick);
+                    }
+                    self.next_value += 1;
+                    let data = conf_entry(&v, &self.next_value.to_be_bytes());
+                    let _ = raft.propose_conf(v, data);
+                    self.process(l);
+                }
+            }
             80..=91 if self.faults && self.in_flight.len() < 200 => {
                 if let Some(l) = self.leader() {
                     self.next_value += 1;
@@ -283,8 +323,11 @@ impl Sim {
 }
 
 /// (entries committed, snapshots installed) of one seed.
-fn run(seed: u64, n: u64, steps: usize) -> (usize, u64) {
-    let mut s = Sim::new(seed, n);
+fn run(seed: u64, n: u64, steps: usize) -> (usize, u64, u64) {
+    run_with(Sim::new(seed, n), seed, steps)
+}
+
+fn run_with(mut s: Sim, seed: u64, steps: usize) -> (usize, u64, u64) {
     for _ in 0..steps {
         s.step();
     }
@@ -306,12 +349,15 @@ fn run(seed: u64, n: u64, steps: usize) -> (usize, u64) {
         }
         marker = committed_marker.or(marker);
         if let Some(m) = marker {
-            if s.nodes.values().all(|n| n.applied.len() as u64 >= m) {
+            // Every voter of the current membership (servers removed from it get nothing new).
+            let members = s.leader().and_then(|l| s.nodes[&l].raft.as_ref()).map(|r| r.voters()).unwrap_or_default();
+            if !members.is_empty() && s.nodes.iter().filter(|(id, _)| members.contains(id)).all(|(_, n)| n.applied.len() as u64 >= m) {
                 let committed = s.committed.len();
                 for n in s.nodes.values() {
                     assert_eq!(n.applied[..committed.min(n.applied.len())], s.committed.values().cloned().collect::<Vec<_>>()[..committed.min(n.applied.len())]);
                 }
-                return (committed, s.installs);
+                s.changes = s.committed.values().filter(|e| parse_conf(&e.data).is_some()).count() as u64;
+                return (committed, s.installs, s.changes);
             }
         }
     }
@@ -331,12 +377,24 @@ fn three_servers_many_seeds() {
     let mut total = 0;
     let mut total_installs = 0;
     for seed in 1..=400 {
-        let (committed, installs) = run(seed, 3, 3000);
+        let (committed, installs, _) = run(seed, 3, 3000);
         total += committed;
         total_installs += installs;
     }
     assert!(total > 400 * 20, "too little progress: {total}");
     assert!(total_installs > 50, "followers rarely caught up through snapshots ({total_installs}): the test would not exercise them");
+}
+
+#[test]
+fn membership_changes_many_seeds() {
+    // Five servers, three voters at first; the leader adds and removes voters one at a time
+    // under the same faults. Committed entries must still never diverge.
+    let mut changes = 0;
+    for seed in 1..=300 {
+        let (_, _, c) = run_with(Sim::with_voters(seed, 5, 3), seed, 3000);
+        changes += c;
+    }
+    assert!(changes > 300, "too few membership changes committed ({changes}): the test would not exercise them");
 }
 
 #[test]

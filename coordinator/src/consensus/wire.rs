@@ -104,11 +104,15 @@ pub fn encode(m: &PeerMsg) -> Vec<u8> {
             w.boolean(*success);
             ulong(&mut w, *matched);
         }
-        PeerMsg::Raft(Message::Snapshot { term, index, snap_term, data }) => {
+        PeerMsg::Raft(Message::Snapshot { term, index, snap_term, voters, data }) => {
             w.int(T_SNAPSHOT);
             ulong(&mut w, *term);
             ulong(&mut w, *index);
             ulong(&mut w, *snap_term);
+            w.int(voters.len() as i32);
+            for v in voters {
+                ulong(&mut w, *v);
+            }
             w.buffer(data);
         }
         PeerMsg::Forward { session_id, addr, auth, body } => {
@@ -165,7 +169,18 @@ pub fn decode(body: &[u8]) -> Result<PeerMsg, JuteError> {
             PeerMsg::Raft(Message::Append { term, prev_index, prev_term, entries, commit })
         }
         T_APPEND_REPLY => PeerMsg::Raft(Message::AppendReply { term: read_u64(&mut r)?, success: r.boolean()?, matched: read_u64(&mut r)? }),
-        T_SNAPSHOT => PeerMsg::Raft(Message::Snapshot { term: read_u64(&mut r)?, index: read_u64(&mut r)?, snap_term: read_u64(&mut r)?, data: r.buffer()? }),
+        T_SNAPSHOT => {
+            let (term, index, snap_term) = (read_u64(&mut r)?, read_u64(&mut r)?, read_u64(&mut r)?);
+            let n = r.count()?;
+            if n > r.remaining() / 8 {
+                return Err(JuteError::Invalid(format!("snapshot claims {n} voters in {} bytes", r.remaining())));
+            }
+            let mut voters = Vec::with_capacity(n);
+            for _ in 0..n {
+                voters.push(read_u64(&mut r)?);
+            }
+            PeerMsg::Raft(Message::Snapshot { term, index, snap_term, voters, data: r.buffer()? })
+        }
         T_FORWARD => {
             let session_id = r.long()?;
             let addr = r.ustring()?;
@@ -225,7 +240,7 @@ mod tests {
             commit: 10,
         }));
         roundtrip(PeerMsg::Raft(Message::AppendReply { term: 3, success: true, matched: 12 }));
-        roundtrip(PeerMsg::Raft(Message::Snapshot { term: 4, index: 100, snap_term: 3, data: b"tree".to_vec() }));
+        roundtrip(PeerMsg::Raft(Message::Snapshot { term: 4, index: 100, snap_term: 3, voters: vec![1, 2, 3], data: b"tree".to_vec() }));
         roundtrip(PeerMsg::Forward { session_id: -5, addr: "127.0.0.1".into(), auth: vec![Id { scheme: "digest".into(), id: "u:h".into() }], body: vec![1, 2, 3] });
         roundtrip(PeerMsg::CreateSession { session_id: 1 << 56, timeout: 4000, passwd: vec![9; 16] });
         roundtrip(PeerMsg::Touch { sessions: vec![1, 2, 3] });

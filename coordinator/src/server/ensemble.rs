@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::consensus::raft::{self, Raft, Role as RaftRole};
 use crate::consensus::wire::PeerMsg;
 use crate::consensus::{Entry, HardState, NodeId};
+use crate::membership;
 use crate::processor::{Out, Processor, Role};
 use crate::proto::codes::ErrorCode;
 use crate::proto::records;
@@ -175,7 +176,7 @@ pub async fn run_loop(
     let mut applied_since_snapshot: u64 = 0;
     let mut snapshot_job: Option<std::thread::JoinHandle<()>> = None;
     let mut snapshot_at: Option<u64> = None;
-    let mut snap_cache: Option<(u64, u64, Arc<Vec<u8>>)> = None;
+    let mut snap_cache: Option<CachedSnapshot> = None;
     p.set_role(Role::Looking, super::now_ms());
     tracing::info!(id = m.me, voters = ?m.raft.voters(), "ensemble member started; looking for a leader");
 
@@ -348,9 +349,9 @@ pub async fn run_loop(
             for (_, to, msg) in ready.messages {
                 let msg = match msg {
                     crate::consensus::Message::Snapshot { term, .. } => match latest_snapshot(&cfg, &mut snap_cache) {
-                        Some((index, snap_term, data)) => {
+                        Some((index, snap_term, voters, data)) => {
                             tracing::info!(to, index, bytes = data.len(), "sending a snapshot to a follower that is behind the log");
-                            crate::consensus::Message::Snapshot { term, index, snap_term, data: data.to_vec() }
+                            crate::consensus::Message::Snapshot { term, index, snap_term, voters, data: data.to_vec() }
                         }
                         None => continue,
                     },
@@ -440,17 +441,30 @@ pub async fn run_loop(
     Ok(())
 }
 
-/// The newest snapshot file: (index, term of its entry, bytes), cached by index.
-fn latest_snapshot(cfg: &Config, cache: &mut Option<(u64, u64, Arc<Vec<u8>>)>) -> Option<(u64, u64, Arc<Vec<u8>>)> {
+type CachedSnapshot = (u64, u64, Vec<NodeId>, Arc<Vec<u8>>);
+
+/// The newest snapshot file: (index, term of its entry, voters, bytes), cached by index.
+fn latest_snapshot(cfg: &Config, cache: &mut Option<CachedSnapshot>) -> Option<CachedSnapshot> {
     let dir = cfg.data_dir.join("version-2");
     let (zxid, path) = list(&dir, "snapshot").into_iter().next_back()?;
     if let Some(c) = cache.as_ref().filter(|c| c.0 == zxid as u64) {
         return Some(c.clone());
     }
     let bytes = std::fs::read(&path).ok()?;
-    let (_, term) = snapshot::decode(&bytes).ok()?;
-    *cache = Some((zxid as u64, term, Arc::new(bytes)));
+    let (tree, term) = snapshot::decode(&bytes).ok()?;
+    let voters = members_of(&tree, cfg).iter().map(|s| s.id as NodeId).collect();
+    *cache = Some((zxid as u64, term, voters, Arc::new(bytes)));
     cache.clone()
+}
+
+/// The membership a tree records in /zookeeper/config (zoo.cfg's server lines until the first
+/// leader writes it).
+pub fn members_of(tree: &DataTree, cfg: &Config) -> Vec<crate::config::ServerLine> {
+    let text = tree.get(membership::CONFIG_NODE).and_then(|n| n.data.as_option().map(|d| String::from_utf8_lossy(d).into_owned())).unwrap_or_default();
+    match membership::parse(&text) {
+        Ok(v) if !v.is_empty() => v,
+        _ => cfg.servers.clone(),
+    }
 }
 
 /// A peer's non-consensus message.
