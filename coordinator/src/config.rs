@@ -48,6 +48,9 @@ pub struct Config {
     /// little behind catches up from the log instead of a snapshot (ZooKeeper's
     /// `zookeeper.commitLogCount`, settable in zoo.cfg as `commitLogCount`).
     pub commit_log_count: u64,
+    /// `reconfigEnabled` (ZooKeeper's default: false) and `skipACL=yes`.
+    pub reconfig_enabled: bool,
+    pub skip_acl: bool,
     pub four_letter_whitelist: Vec<String>,
     pub admin_enabled: bool,
     pub admin_port: u16,
@@ -64,9 +67,9 @@ pub struct Config {
 /// Keys ZooKeeper knows that this server accepts without using (they concern features such
 /// as TLS, metrics providers or quorum tuning that have no effect on a standalone server).
 const ACCEPTED_UNUSED: &[&str] = &[
-    "standaloneEnabled", "reconfigEnabled", "dynamicConfigFile", "extendedTypesEnabled", "preAllocSize",
+    "standaloneEnabled", "dynamicConfigFile", "extendedTypesEnabled", "preAllocSize",
     "globalOutstandingLimit", "electionAlg", "peerType", "quorumListenOnAllIPs", "syncEnabled",
-    "localSessionsEnabled", "localSessionsUpgradingEnabled", "skipACL", "forceSync", "fsync.warningthresholdms",
+      "localSessionsEnabled", "localSessionsUpgradingEnabled", "forceSync", "fsync.warningthresholdms",
     "leaderServes", "cnxTimeout", "metricsProvider.className", "metricsProvider.httpPort",
     "metricsProvider.exportJvmInfo", "admin.idleTimeout", "admin.commandURL", "electionPortBindRetry",
     "maxCnxns", "clientPortListenBacklog", "connectToLearnerMasterLimit", "initialConfig",
@@ -141,6 +144,8 @@ impl Config {
             purge_interval_hours: 0,
             snap_count: 100_000,
             commit_log_count: 10_000,
+            reconfig_enabled: false,
+            skip_acl: false,
             four_letter_whitelist: vec!["srvr".into()],
             admin_enabled: true,
             admin_port: 8080,
@@ -199,6 +204,8 @@ impl Config {
                 }
                 "autopurge.purgeInterval" => c.purge_interval_hours = parse_num(f, line, key, value, "hours (0 = off)")?,
                 "snapCount" => c.snap_count = parse_num(f, line, key, value, "a positive number of transactions")?,
+"reconfigEnabled" => c.reconfig_enabled = parse_num(f, line, key, value, "true or false")?,
+                "skipACL" => c.skip_acl = value.trim() == "yes" || value.trim() == "true",
                 "commitLogCount" => c.commit_log_count = parse_num(f, line, key, value, "a number of transactions")?,
                 "4lw.commands.whitelist" => {
                     c.four_letter_whitelist = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()

@@ -11,7 +11,10 @@
 
 use std::net::IpAddr;
 
-use super::{is_write, reply_for, Live, Out, Pending, Processor, Role};
+use super::prep::Caller;
+use super::{config_reply, is_write, reply_for, Live, Out, Pending, Processor, Role};
+use crate::config::ServerLine;
+use crate::membership;
 use crate::consensus::wire::PeerMsg;
 use crate::proto::codes::ErrorCode;
 use crate::proto::records::{self, Id, Request, RequestHeader};
@@ -57,6 +60,7 @@ impl Processor {
             self.tree.last_zxid = index as i64;
             return Ok(());
         }
+        let data = crate::consensus::parse_conf(data).map_or(data, |(_, payload)| payload);
         let (mut h, t) = txn::decode_record(data).map_err(|e| format!("committed entry {index} does not decode: {e}"))?;
         h.zxid = index as i64;
         let mut changes = Vec::new();
@@ -102,7 +106,10 @@ impl Processor {
             return;
         }
         if let Some(Pending::Write { conn, xid, req, .. }) = self.pending.get_mut(&session_id).and_then(|q| q.pop_front()) {
-            let frame = reply_for(&req, xid, zxid, &r);
+            let frame = match (&req, &r) {
+                (Request::Reconfig { .. }, OpResult::DataSet { .. }) => config_reply(&self.tree, xid, zxid),
+                _ => reply_for(&req, xid, zxid, &r),
+            };
             self.send(conn, frame);
         }
         self.drain(session_id, now);
@@ -304,6 +311,70 @@ impl Processor {
         self.pending = Default::default();
         self.syncing.clear();
         self.pending_connects.clear();
+    }
+
+    /// Checks a `reconfig` and works out its steps (ZooKeeper's rules: reconfigEnabled, WRITE on
+    /// /zookeeper/config unless skipACL, the expected config version, one change at a time).
+    pub(super) fn plan_reconfig(&self, who: &Caller, joining: &str, leaving: &str, new_members: &str, cur_config_id: i64) -> Result<Vec<Vec<ServerLine>>, ErrorCode> {
+        if !self.limits.reconfig_enabled {
+            return Err(ErrorCode::ReconfigDisabled);
+        }
+        if self.role != Role::Leader {
+            return Err(ErrorCode::Unimplemented);
+        }
+        if !self.limits.skip_acl {
+            super::prep::require(&self.tree, membership::CONFIG_NODE, crate::proto::codes::perm::WRITE, who)?;
+        }
+        if self.reconfig_busy {
+            return Err(ErrorCode::ReconfigInProgress);
+        }
+        let text = self.config_text();
+        let current = membership::parse(&text).map_err(|_| ErrorCode::ReconfigInProgress)?;
+        if current.is_empty() {
+            return Err(ErrorCode::ReconfigInProgress);
+        }
+        if cur_config_id != -1 && cur_config_id != membership::version(&text) {
+            return Err(ErrorCode::BadVersion);
+        }
+        let target = membership::target(&current, joining, leaving, new_members).map_err(|e| {
+            tracing::info!(error = %e, "refusing reconfig");
+            ErrorCode::BadArguments
+        })?;
+        let steps = membership::steps(&current, &target);
+        if steps.is_empty() {
+            return Err(ErrorCode::BadArguments);
+        }
+        Ok(steps)
+    }
+
+    /// The text of /zookeeper/config.
+    pub fn config_text(&self) -> String {
+        self.tree.get(membership::CONFIG_NODE).and_then(|n| n.data.as_option().map(|d| String::from_utf8_lossy(d).into_owned())).unwrap_or_default()
+    }
+
+    /// On the leader: writes a membership into /zookeeper/config as the next transaction (its
+    /// zxid becomes the config version) and returns it, for the caller to propose as a
+    /// membership change; the client's reply (when `reply_to` is here) waits in the batch.
+    pub fn config_step(&mut self, members: &[ServerLine], session_id: i64, cxid: i32, reply_to: Option<ConnId>, now: i64) -> (crate::txn::TxnHeader, Txn) {
+        let zxid = self.tree.last_zxid + 1;
+        let text = membership::render(members, zxid);
+        let version = self.tree.get(membership::CONFIG_NODE).map_or(0, |n| n.stat.version) + 1;
+        let txn = Txn::SetData { path: membership::CONFIG_NODE.into(), data: text.into_bytes().into(), version };
+        let (z, _) = self.commit(session_id, cxid, now, txn);
+        if let Some(c) = reply_to {
+            let frame = config_reply(&self.tree, cxid, z);
+            self.send(c, frame);
+        }
+        self.batch.txns.pop().expect("the step's transaction")
+    }
+
+    /// Records a membership in /zookeeper/config as an ordinary transaction (the first leader
+    /// does, so every member's tree holds the same text).
+    pub fn write_config(&mut self, members: &[ServerLine], now: i64) {
+        let zxid = self.tree.last_zxid + 1;
+        let text = membership::render(members, zxid);
+        let version = self.tree.get(membership::CONFIG_NODE).map_or(0, |n| n.stat.version) + 1;
+        self.commit(0, 0, now, Txn::SetData { path: membership::CONFIG_NODE.into(), data: text.into_bytes().into(), version });
     }
 
     /// Sessions this server holds a connection for.

@@ -22,6 +22,9 @@ use prep::Caller;
 /// Limits and timings the processor enforces (from zoo.cfg).
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// zoo.cfg `reconfigEnabled` and `skipACL`.
+    pub reconfig_enabled: bool,
+    pub skip_acl: bool,
     pub min_session_timeout: i32,
     pub max_session_timeout: i32,
     pub max_buffer: usize,
@@ -42,6 +45,18 @@ pub struct Batch {
     pub out: Vec<Out>,
     /// For the ensemble's leader (sent by a follower).
     pub to_leader: Vec<PeerMsg>,
+    /// A membership change the leader accepted, for the caller to carry out step by step.
+    pub reconfig: Option<ReconfigPlan>,
+}
+
+/// A `reconfig` to carry out: memberships each one voter from the one before, the last being
+/// the target; the last step answers the client.
+#[derive(Debug, Clone)]
+pub struct ReconfigPlan {
+    pub session_id: i64,
+    pub cxid: i32,
+    pub reply_to: Option<ConnId>,
+    pub steps: Vec<Vec<crate::config::ServerLine>>,
 }
 
 /// This server's part in the ensemble, as the processor needs to know it.
@@ -105,6 +120,8 @@ pub struct Processor {
     pub conns: HashMap<ConnId, Conn>,
     live: HashMap<i64, Live>,
     pub limits: Limits,
+    /// Set by the caller while a membership change is being carried out.
+    pub reconfig_busy: bool,
     next_session: i64,
     pub counters: Counters,
     batch: Batch,
@@ -132,6 +149,7 @@ impl Processor {
             conns: HashMap::new(),
             live,
             limits,
+            reconfig_busy: false,
             next_session,
             counters: Counters::default(),
             batch: Batch::default(),
@@ -397,7 +415,7 @@ impl Processor {
                 let frame = self.multi_read(conn, h.xid, &ops);
                 self.send(conn, frame);
             }
-            Request::Write(_) | Request::SetAcl { .. } | Request::Multi(_) | Request::CloseSession => {
+            Request::Write(_) | Request::SetAcl { .. } | Request::Multi(_) | Request::CloseSession | Request::Reconfig { .. } => {
                 let Some(c) = self.conns.get(&conn) else { return };
                 let (auth, addr) = (c.auth.clone(), c.addr);
                 self.handle_write(Some(conn), &auth, Some(addr), session_id, h, req, now);
@@ -527,6 +545,15 @@ impl Processor {
                 reply(self, set_acl_reply(h.xid, z, &r));
             }
             Request::Multi(ops) => self.multi(reply_to, &who, h.xid, &ops, now),
+            Request::Reconfig { joining, leaving, new_members, cur_config_id } => {
+                match self.plan_reconfig(&who, &joining, &leaving, &new_members, cur_config_id) {
+                    Ok(steps) => self.batch.reconfig = Some(ReconfigPlan { session_id, cxid: h.xid, reply_to, steps }),
+                    Err(e) => {
+                        let (z, _) = self.commit(session_id, h.xid, now, Txn::Error { err: e.code() });
+                        reply(self, records::reply(h.xid, z, e));
+                    }
+                }
+            }
             Request::CloseSession => {
                 let (z, _) = self.commit(session_id, h.xid, now, Txn::CloseSession);
                 self.live.remove(&session_id);
@@ -726,7 +753,23 @@ fn reply_for(req: &Request, xid_: i32, zxid: i64, r: &OpResult) -> Vec<u8> {
 
 /// Requests the leader decides.
 fn is_write(req: &Request) -> bool {
-    matches!(req, Request::Write(_) | Request::SetAcl { .. } | Request::Multi(_) | Request::CloseSession)
+    matches!(req, Request::Write(_) | Request::SetAcl { .. } | Request::Multi(_) | Request::CloseSession | Request::Reconfig { .. })
+}
+
+/// The reply to `reconfig` and `getConfig`: the config node's data and stat.
+pub fn config_reply(tree: &DataTree, xid_: i32, zxid: i64) -> Vec<u8> {
+    let mut w = records::reply_header(xid_, zxid, ErrorCode::Ok);
+    match tree.get(crate::membership::CONFIG_NODE) {
+        Some(n) => {
+            w.payload(&n.data);
+            n.stat().write(&mut w);
+        }
+        None => {
+            w.buffer(&[]);
+            crate::proto::records::Stat::default().write(&mut w);
+        }
+    }
+    w.finish_frame()
 }
 
 /// One `MultiHeader{type, done=false, err}` plus the result body.

@@ -22,7 +22,7 @@ fn check_version(current: i32, expected: i32) -> Result<(), ErrorCode> {
     }
 }
 
-fn require(tree: &DataTree, p: &str, wanted: i32, who: &Caller) -> Result<(), ErrorCode> {
+pub(crate) fn require(tree: &DataTree, p: &str, wanted: i32, who: &Caller) -> Result<(), ErrorCode> {
     let n = tree.get(p).ok_or(ErrorCode::NoNode)?;
     if acl::allowed(&n.acl, wanted, who.auth, who.addr) {
         Ok(())

@@ -3,7 +3,7 @@ use crate::proto::jute::{Reader, Writer};
 use crate::proto::records::write_acls;
 
 fn limits() -> Limits {
-    Limits { min_session_timeout: 4000, max_session_timeout: 40000, max_buffer: 1 << 20, server_id: 1, container_check_ms: 100 }
+    Limits { reconfig_enabled: false, skip_acl: false, min_session_timeout: 4000, max_session_timeout: 40000, max_buffer: 1 << 20, server_id: 1, container_check_ms: 100 }
 }
 
 /// A processor with one connected session on connection 1.

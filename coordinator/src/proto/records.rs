@@ -163,6 +163,8 @@ pub enum Request {
     GetEphemerals { prefix: String },
     WhoAmI,
     CloseSession,
+    /// ZooKeeper 3.5's dynamic reconfiguration.
+    Reconfig { joining: String, leaving: String, new_members: String, cur_config_id: i64 },
     /// An opcode we know but do not serve (reconfig, sasl, ...) or do not know.
     Unimplemented { opcode: i32 },
 }
@@ -260,6 +262,7 @@ pub fn decode_request(body: &[u8]) -> Result<(RequestHeader, Request)> {
         op::GET_EPHEMERALS => Request::GetEphemerals { prefix: r.ustring()? },
         op::WHO_AM_I => Request::WhoAmI,
         op::CLOSE_SESSION => Request::CloseSession,
+        op::RECONFIG => Request::Reconfig { joining: r.ustring()?, leaving: r.ustring()?, new_members: r.ustring()?, cur_config_id: r.long()? },
         other => Request::Unimplemented { opcode: other },
     };
     Ok((header, req))

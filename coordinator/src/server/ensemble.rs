@@ -117,6 +117,28 @@ pub struct Member {
     pub log: RaftLog,
     pub peers: peers::Peers,
     pub me: NodeId,
+    /// Every server line known (zoo.cfg's, then those of membership changes).
+    pub lines: std::collections::BTreeMap<NodeId, crate::config::ServerLine>,
+}
+
+impl Member {
+    /// Learns server lines (of a membership change or snapshot) and connects to new members.
+    pub fn learn(&mut self, lines: Vec<crate::config::ServerLine>) {
+        for l in lines {
+            self.peers.ensure(l.id as NodeId, format!("{}:{}", l.host, l.quorum_port));
+            self.lines.insert(l.id as NodeId, l);
+        }
+    }
+}
+
+/// The server lines a membership-change entry carries (its /zookeeper/config text).
+pub fn conf_lines(data: &[u8]) -> Option<Vec<crate::config::ServerLine>> {
+    let (_, payload) = crate::consensus::parse_conf(data)?;
+    let (_, t) = txn::decode_record(payload).ok()?;
+    match t {
+        crate::txn::Txn::SetData { data, .. } => membership::parse(&String::from_utf8_lossy(data.as_option()?)).ok(),
+        _ => None,
+    }
 }
 
 fn quorum_view(raft: &Raft) -> QuorumView {
@@ -135,8 +157,9 @@ fn quorum_view(raft: &Raft) -> QuorumView {
     v
 }
 
-pub fn raft_config(cfg: &Config) -> raft::Config {
-    let voters: Vec<NodeId> = cfg.servers.iter().filter(|s| s.role != "observer").map(|s| s.id as NodeId).collect();
+/// `members`: the membership at the restore point (the snapshot's, or zoo.cfg's).
+pub fn raft_config(cfg: &Config, members: &[crate::config::ServerLine]) -> raft::Config {
+    let voters: Vec<NodeId> = members.iter().filter(|s| s.role != "observer").map(|s| s.id as NodeId).collect();
     // Elections after 1–2 s of silence at the default tickTime of 2 s (tickTime/2 per
     // timeout, randomized up to twice that), never faster than 250 ms.
     let election_ms = (cfg.tick_time as u64 / 2).max(250);
@@ -177,6 +200,8 @@ pub async fn run_loop(
     let mut snapshot_job: Option<std::thread::JoinHandle<()>> = None;
     let mut snapshot_at: Option<u64> = None;
     let mut snap_cache: Option<CachedSnapshot> = None;
+    // A membership change being carried out: the plan and the next step.
+    let mut reconfig: Option<(crate::processor::ReconfigPlan, usize)> = None;
     p.set_role(Role::Looking, super::now_ms());
     tracing::info!(id = m.me, voters = ?m.raft.voters(), "ensemble member started; looking for a leader");
 
@@ -250,6 +275,10 @@ pub async fn run_loop(
         // A leader that lost its leadership gives up what it applied but did not commit.
         if p.role == Role::Leader && !(m.raft.role == RaftRole::Leader && m.raft.term == lead_term) {
             tracing::warn!(term = lead_term, "lost leadership");
+            if reconfig.take().is_some() {
+                tracing::warn!("a membership change was interrupted by the loss of leadership");
+            }
+            p.reconfig_busy = false;
             let mut batch = p.take_batch();
             if p.tree.last_zxid as u64 > m.raft.commit_index() {
                 batch.txns.clear();
@@ -283,6 +312,34 @@ pub async fn run_loop(
                 k.latency_count += 1;
             }
             held.push_back((p.tree.last_zxid as u64, batch.out));
+            if let Some(plan) = batch.reconfig {
+                p.reconfig_busy = true;
+                reconfig = Some((plan, 0));
+            }
+            // The next step of a membership change, once the previous one is committed.
+            if let Some((plan, k)) = reconfig.as_mut() {
+                if !m.raft.conf_pending() && m.raft.leader_ready() && p.tree.last_zxid as u64 == m.raft.last_index() {
+                    let last = *k + 1 == plan.steps.len();
+                    let (session, cxid, reply_to) = if last { (plan.session_id, plan.cxid, plan.reply_to) } else { (0, 0, None) };
+                    let members = plan.steps[*k].clone();
+                    let (h, t) = p.config_step(&members, session, cxid, reply_to, now);
+                    let voters: Vec<NodeId> = members.iter().map(|s| s.id as NodeId).collect();
+                    let data = crate::consensus::conf_entry(&voters, &txn::encode_record(&h, &t));
+                    tracing::info!(step = *k + 1, of = plan.steps.len(), voters = ?voters, zxid = format_args!("{:#x}", h.zxid), "proposing a membership change");
+                    match m.raft.propose_conf(voters, data) {
+                        Ok(i) if i == h.zxid as u64 => {}
+                        other => {
+                            return Err(ServerError::Unsupported(format!("membership change refused by consensus after it was applied ({other:?}); restarting recovers the committed state")));
+                        }
+                    }
+                    m.learn(members);
+                    *k += 1;
+                    if last {
+                        reconfig = None;
+                        p.reconfig_busy = false;
+                    }
+                }
+            }
         } else {
             deliver(batch.out, &mut outs, &mut p);
         }
@@ -322,6 +379,7 @@ pub async fn run_loop(
                     tokio::task::block_in_place(|| m.log.reset(si.index + 1))?;
                 }
                 tracing::info!(index = si.index, nodes = tree.node_count(), bytes = si.data.len(), "installed the leader's snapshot");
+                m.learn(members_of(&tree, &cfg));
                 release(&mut held, u64::MAX, &mut outs, &mut p);
                 p.replace_tree(tree);
                 let batch = p.take_batch();
@@ -339,6 +397,11 @@ pub async fn run_loop(
             if let Some(from) = ready.truncate_from {
                 tracing::info!(from, "cutting a divergent uncommitted suffix of the log");
                 tokio::task::block_in_place(|| m.log.truncate(from))?;
+            }
+            for e in &ready.entries {
+                if let Some(lines) = conf_lines(&e.data) {
+                    m.learn(lines);
+                }
             }
             if !ready.entries.is_empty() {
                 if let Err(e) = tokio::task::block_in_place(|| m.log.append(&ready.entries)) {
@@ -385,6 +448,12 @@ pub async fn run_loop(
             follow = m.raft.leader;
             if want == Role::Leader {
                 lead_term = m.raft.term;
+                if p.config_text().is_empty() {
+                    // The first leader records the membership in /zookeeper/config.
+                    let voters = m.raft.voters();
+                    let members: Vec<_> = m.lines.values().filter(|l| voters.contains(&(l.id as NodeId))).cloned().collect();
+                    p.write_config(&members, now);
+                }
                 for (from, msg) in std::mem::take(&mut early) {
                     serve_peer(&mut p, &mut m, &mut Vec::new(), from, msg, now);
                 }

@@ -63,6 +63,9 @@ pub async fn run(
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }
+    if cfg.skip_acl {
+        tracing::warn!("skipACL=yes: strom-coordinator skips the ACL check of reconfig only; other requests still check ACLs");
+    }
     let is_ensemble = cfg.servers.len() > 1;
     let (store, tree) = if is_ensemble {
         if cfg.servers.iter().any(|s| s.role == "observer") {
@@ -108,6 +111,8 @@ pub async fn run(
 
     let (in_tx, in_rx) = mpsc::channel::<Input>(8192);
     let limits = Limits {
+        reconfig_enabled: cfg.reconfig_enabled,
+        skip_acl: cfg.skip_acl,
         min_session_timeout: cfg.min_session_timeout,
         max_session_timeout: cfg.max_session_timeout,
         max_buffer: cfg.max_buffer,
@@ -187,7 +192,8 @@ pub async fn run(
     let result = match store {
         Store::Standalone(storage) => processor_loop(processor, storage, in_rx, stop_rx, cfg).await,
         Store::Ensemble(log, hs, entries, snap) => {
-            let mut rcfg = ensemble::raft_config(&cfg);
+            let members = ensemble::members_of(&processor.tree, &cfg);
+            let mut rcfg = ensemble::raft_config(&cfg, &members);
             rcfg.voters.sort_unstable();
             let raft = crate::consensus::raft::Raft::restore_from(rcfg, hs, snap.0, snap.1, entries);
             let (peer_tx, peer_rx) = mpsc::channel(16 * 1024);
@@ -195,7 +201,14 @@ pub async fn run(
                 cfg.servers.iter().filter(|s| s.id != cfg.my_id).map(|s| (s.id as u64, format!("{}:{}", s.host, s.quorum_port))).collect();
             let listener = quorum_listener.ok_or_else(|| ServerError::Unsupported("no quorum listener".into()))?;
             let peers = peers::start(cfg.my_id as u64, listener, others, peer_tx, stop_rx.clone());
-            let member = ensemble::Member { raft, log, peers, me: cfg.my_id as u64 };
+            let mut member = ensemble::Member { raft, log, peers, me: cfg.my_id as u64, lines: Default::default() };
+            member.learn(cfg.servers.clone());
+            member.learn(members);
+            for e in member.raft.entries().to_vec() {
+                if let Some(lines) = ensemble::conf_lines(&e.data) {
+                    member.learn(lines);
+                }
+            }
             ensemble::run_loop(processor, member, in_rx, peer_rx, stop_rx, cfg).await
         }
     };

@@ -17,12 +17,25 @@ use crate::consensus::NodeId;
 const QUEUE: usize = 16 * 1024;
 
 pub struct Peers {
-    senders: HashMap<NodeId, mpsc::Sender<Vec<u8>>>,
+    me: NodeId,
+    senders: HashMap<NodeId, (String, mpsc::Sender<Vec<u8>>)>,
+    stop: watch::Receiver<bool>,
 }
 
 impl Peers {
+    /// Starts sending to a peer (a new member), or redirects to its new address.
+    pub fn ensure(&mut self, id: NodeId, addr: String) {
+        if id == self.me || self.senders.get(&id).is_some_and(|(a, _)| *a == addr) {
+            return;
+        }
+        tracing::info!(peer = id, %addr, "quorum peer added");
+        let (tx, rx) = mpsc::channel(QUEUE);
+        self.senders.insert(id, (addr.clone(), tx));
+        tokio::spawn(sender(self.me, id, addr, rx, self.stop.clone()));
+    }
+
     pub fn send(&self, to: NodeId, m: &PeerMsg) {
-        if let Some(tx) = self.senders.get(&to) {
+        if let Some((_, tx)) = self.senders.get(&to) {
             if tx.try_send(wire::encode(m)).is_err() {
                 tracing::debug!(to, "quorum queue full or closed; message dropped");
             }
@@ -32,14 +45,12 @@ impl Peers {
 
 /// Starts the listener and one sender task per peer (`host:port` of its quorum port).
 pub fn start(me: NodeId, listener: TcpListener, peers: Vec<(NodeId, String)>, inbox: mpsc::Sender<(NodeId, PeerMsg)>, stop: watch::Receiver<bool>) -> Peers {
-    let mut senders = HashMap::new();
+    tokio::spawn(accept(listener, inbox, stop.clone()));
+    let mut p = Peers { me, senders: HashMap::new(), stop };
     for (id, addr) in peers {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        senders.insert(id, tx);
-        tokio::spawn(sender(me, id, addr, rx, stop.clone()));
+        p.ensure(id, addr);
     }
-    tokio::spawn(accept(listener, inbox, stop));
-    Peers { senders }
+    p
 }
 
 async fn sender(me: NodeId, to: NodeId, addr: String, mut rx: mpsc::Receiver<Vec<u8>>, mut stop: watch::Receiver<bool>) {
