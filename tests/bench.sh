@@ -4,6 +4,9 @@
 #   (no name: both)
 #   --smoke   tiny load on a debug build, so tests/run.sh keeps the tooling working.
 #   coordinator  strom-coordinator vs Apache ZooKeeper 3.8 (strom-zkbench); BENCH_SECONDS per run
+#   ensemble     three strom-coordinators vs three Apache ZooKeeper 3.8 servers (one ensemble each, every
+#                server on its own loopback address): write/read/mixed ops/s with clients spread over the
+#                servers, p50/p99, leader failover time (kill -9 → first successful write), memory
 #   broker       strom-broker (on strom-coordinator) vs Apache Kafka 4.x (one KRaft node) with Kafka's
 #                own Java tools; BENCH_RECORDS records per 100 B produce run (a quarter as many of
 #                1 KiB). It exits non-zero, after the table, only when a tool run fails outright.
@@ -18,10 +21,10 @@ for a in "$@"; do
     *) names+=("$a") ;;
   esac
 done
-[ ${#names[@]} -gt 0 ] || names=(coordinator broker)
+[ ${#names[@]} -gt 0 ] || names=(coordinator ensemble broker)
 
 for n in "${names[@]}"; do
-  case "$n" in coordinator|broker) ;; *) echo "unknown benchmark: $n (known: coordinator, broker)" >&2; exit 2 ;; esac
+  case "$n" in coordinator|ensemble|broker) ;; *) echo "unknown benchmark: $n (known: coordinator, ensemble, broker)" >&2; exit 2 ;; esac
 done
 
 bash tests/lib/install.sh
@@ -82,6 +85,87 @@ bench_coordinator() {
     done
   done
   echo "RSS after load: strom $(rss_mib "$spid") MiB, zookeeper $(rss_mib "$zpid") MiB"
+}
+
+# --- ensemble -------------------------------------------------------------------------------------
+# write_member_cfg DIR ID PREFIX: server ID of a three-server ensemble whose members listen on
+# PREFIX1..PREFIX3 (client port 2181, quorum 3188, election 3288), the seed's layout.
+write_member_cfg() {
+  local d=$1 id=$2 prefix=$3 j
+  mkdir -p "$d/data" "$d/log"
+  echo "$id" > "$d/data/myid"
+  {
+    printf '%s\n' "tickTime=2000" "initLimit=10" "syncLimit=5" "dataDir=$d/data" "dataLogDir=$d/log" \
+      "clientPort=2181" "clientPortAddress=$prefix$id" "maxClientCnxns=0" "4lw.commands.whitelist=*" \
+      "admin.enableServer=false"
+    for j in 1 2 3; do echo "server.$j=$prefix$j:3188:3288"; done
+  } > "$d/zoo.cfg"
+}
+
+# srvr_mode ADDR: the Mode of a member (empty when it does not answer or does not serve).
+srvr_mode() { printf srvr | nc -q 2 -w 2 "$1" 2181 2>/dev/null | sed -n 's/^Mode: //p'; }
+
+# wait_ensemble PREFIX: until one member leads and two follow.
+wait_ensemble() {
+  local i modes
+  for i in $(seq 1 300); do
+    modes="$(srvr_mode "${1}1") $(srvr_mode "${1}2") $(srvr_mode "${1}3")"
+    if [ "$(tr ' ' '\n' <<<"$modes" | grep -c '^leader$')" = 1 ] && [ "$(tr ' ' '\n' <<<"$modes" | grep -c '^follower$')" = 2 ]; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "ensemble ${1}x did not form: $modes" >&2
+  return 1
+}
+
+bench_ensemble() {
+  local target prefix i d pid leader others mix c rss
+  local -A PFX=([strom]=127.0.1. [zookeeper]=127.0.2.)
+  local -A EPIDS=()
+  for target in strom zookeeper; do
+    prefix=${PFX[$target]}
+    for i in 1 2 3; do
+      d="$WORK/ensemble-$target/s$i"
+      write_member_cfg "$d" "$i" "$prefix"
+      if [ "$target" = strom ]; then
+        "$BIN/strom-coordinator" "$d/zoo.cfg" >"$d/server.log" 2>&1 &
+      else
+        java -Xmx1g -Dzookeeper.admin.enableServer=false -cp "$ZK_CP" \
+          org.apache.zookeeper.server.quorum.QuorumPeerMain "$d/zoo.cfg" >"$d/server.log" 2>&1 &
+      fi
+      pid=$!; PIDS+=("$pid"); EPIDS[$target$i]=$pid
+    done
+  done
+  wait_ensemble 127.0.1.; wait_ensemble 127.0.2.
+  echo "ensemble benchmark: three strom-coordinators vs three Apache ZooKeeper 3.8 servers (fsync on, same load tool, clients spread over the three servers, ${SECS}s per run)"
+  for target in strom zookeeper; do
+    rss=0; for i in 1 2 3; do rss=$(awk -v a="$rss" -v b="$(rss_mib "${EPIDS[$target$i]}")" 'BEGIN {print a + b}'); done
+    echo "idle RSS, three servers together: $target $rss MiB"
+  done
+  for mix in $MIXES; do
+    for c in $CLIENTS; do
+      for target in strom zookeeper; do
+        prefix=${PFX[$target]}
+        "$BIN/strom-zkbench" --server "${prefix}1:2181,${prefix}2:2181,${prefix}3:2181" --clients "$c" --read-pct "$mix" \
+          --size 1024 --seconds "$SECS" --label "$target reads=${mix}% c=$c"
+      done
+    done
+  done
+  for target in strom zookeeper; do
+    rss=0; for i in 1 2 3; do rss=$(awk -v a="$rss" -v b="$(rss_mib "${EPIDS[$target$i]}")" 'BEGIN {print a + b}'); done
+    echo "RSS after load, three servers together: $target $rss MiB"
+  done
+  # Failover: kill -9 the leader, then time the first write that succeeds through the others.
+  for target in strom zookeeper; do
+    prefix=${PFX[$target]}; leader=""; others=""
+    for i in 1 2 3; do
+      if [ "$(srvr_mode "$prefix$i")" = leader ]; then leader=$i; else others="$others${others:+,}$prefix$i:2181"; fi
+    done
+    if [ -z "$leader" ]; then echo "$target: no leader to kill" >&2; continue; fi
+    kill -9 "${EPIDS[$target$leader]}"
+    "$BIN/strom-zkbench" --probe-write --server "$others" --label "$target failover (leader $leader killed)"
+  done
 }
 
 # --- broker ---------------------------------------------------------------------------------------
@@ -298,6 +382,7 @@ BROKER_FAILED=0
 for n in "${names[@]}"; do
   case "$n" in
     coordinator) bench_coordinator ;;
+    ensemble) bench_ensemble ;;
     broker) bench_broker ;;
     *) echo "unknown benchmark: $n (known: coordinator, broker)" >&2; exit 2 ;;
   esac

@@ -15,9 +15,13 @@ use tokio::net::TcpStream;
 #[derive(Parser, Clone)]
 #[command(name = "strom-zkbench", version, about = "ZooKeeper protocol load generator")]
 struct Args {
-    /// host:port of the server.
+    /// host:port of the server, or of several (comma separated): clients take them in turn.
     #[arg(long)]
     server: String,
+    /// Instead of a load: try one write through the servers in turn until one succeeds, and
+    /// print how long that took (the failover time after a leader is killed).
+    #[arg(long)]
+    probe_write: bool,
     /// Concurrent clients (sessions).
     #[arg(long, default_value_t = 1)]
     clients: usize,
@@ -66,8 +70,13 @@ async fn call(s: &mut TcpStream, req: Vec<u8>) -> std::io::Result<i32> {
     }
 }
 
+fn servers(a: &Args) -> Vec<String> {
+    a.server.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+}
+
 async fn client(a: Args, id: usize, until: Instant) -> std::io::Result<(Vec<u32>, u64)> {
-    let mut s = connect(&a.server).await?;
+    let list = servers(&a);
+    let mut s = connect(&list[id % list.len()]).await?;
     let path = format!("/strom-bench/c{id}");
     let value = vec![b'x'; a.size];
     let mut w = Writer::framed();
@@ -98,11 +107,39 @@ async fn client(a: Args, id: usize, until: Instant) -> std::io::Result<(Vec<u32>
     Ok((lat, errors))
 }
 
+/// One create through `server`, within a second: true when it succeeded.
+async fn try_write(server: &str, n: u64) -> bool {
+    let attempt = async {
+        let mut s = connect(server).await?;
+        let mut w = Writer::framed();
+        w.int(1).int(op::CREATE).ustring(&format!("/strom-bench-probe-{}-{n}", std::process::id())).buffer(b"");
+        write_acls(&mut w, &Acl::world_all());
+        w.int(1); // ephemeral
+        call(&mut s, w.finish_frame()).await
+    };
+    matches!(tokio::time::timeout(Duration::from_secs(1), attempt).await, Ok(Ok(0)))
+}
+
 #[tokio::main]
 async fn main() {
     let a = Args::parse();
+    if a.probe_write {
+        let started = Instant::now();
+        let list = servers(&a);
+        for n in 0u64.. {
+            if try_write(&list[n as usize % list.len()], n).await {
+                println!("{:<28} first write after {:.0} ms (through {})", a.label, started.elapsed().as_secs_f64() * 1000.0, list[n as usize % list.len()]);
+                return;
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                println!("{:<28} no write succeeded within 120 s", a.label);
+                std::process::exit(1);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     // Parent node for the clients' znodes (NODEEXISTS is fine).
-    if let Ok(mut s) = connect(&a.server).await {
+    if let Ok(mut s) = connect(&servers(&a)[0]).await {
         let mut w = Writer::framed();
         w.int(1).int(op::CREATE).ustring("/strom-bench").buffer(b"");
         write_acls(&mut w, &Acl::world_all());

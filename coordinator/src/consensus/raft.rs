@@ -236,6 +236,19 @@ impl Raft {
         Ok(index)
     }
 
+    /// The caller saw the leader's connection close: campaign soon instead of after a whole
+    /// election timeout. Voters take turns by id, highest first (ZooKeeper's tie-break), so the
+    /// survivors rarely split the vote; pre-vote still protects a leader that is in fact alive.
+    pub fn leader_gone(&mut self) {
+        if self.role != Role::Follower || self.leader.is_none() {
+            return;
+        }
+        let ahead = self.voters.iter().filter(|v| **v > self.cfg.id && Some(**v) != self.leader).count() as u32;
+        self.leader = None;
+        let wait = 1 + 2 * ahead;
+        self.timeout = self.timeout.min(self.elapsed + wait);
+    }
+
     /// True while a membership change is appended but not committed.
     pub fn conf_pending(&self) -> bool {
         self.conf_index > self.commit
@@ -468,8 +481,15 @@ impl Raft {
         let term = m.term();
         // A server that hears from its leader ignores vote requests (leader stickiness), so a
         // server returning from a partition cannot disrupt a working leader.
-        if let Message::Vote { .. } = m {
+        if let Message::Vote { pre, .. } = m {
             if self.leader.is_some() && self.role != Role::Leader && self.elapsed < self.cfg.election_ticks && term > self.term {
+                return;
+            }
+            // A working leader refuses pre-votes: a follower that merely lost its connection
+            // to it cannot start an election that would depose it.
+            if pre && self.role == Role::Leader {
+                let t = self.term;
+                self.send(from, Message::VoteReply { term: t, granted: false, pre: true });
                 return;
             }
         }

@@ -180,6 +180,7 @@ pub async fn run_loop(
     mut m: Member,
     mut inputs: mpsc::Receiver<Input>,
     mut peer_rx: mpsc::Receiver<(NodeId, PeerMsg)>,
+    mut gone_rx: mpsc::Receiver<NodeId>,
     mut stop: watch::Receiver<bool>,
     cfg: Arc<Config>,
 ) -> Result<(), ServerError> {
@@ -214,6 +215,12 @@ pub async fn run_loop(
             _ = stop.changed() => break,
             x = peer_rx.recv() => if let Some(x) = x { from_peers.push(x) },
             x = inputs.recv() => match x { Some(x) => client.push(x), None => break },
+            Some(id) = gone_rx.recv() => {
+                if m.raft.leader == Some(id) && m.raft.role != RaftRole::Leader {
+                    tracing::info!(leader = id, "the leader's connection closed; calling an election soon");
+                    m.raft.leader_gone();
+                }
+            }
             _ = ticker.tick() => tick = true,
         }
         while from_peers.len() < 4096 {

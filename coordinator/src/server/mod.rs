@@ -200,7 +200,8 @@ pub async fn run(
             let others: Vec<(u64, String)> =
                 cfg.servers.iter().filter(|s| s.id != cfg.my_id).map(|s| (s.id as u64, format!("{}:{}", s.host, s.quorum_port))).collect();
             let listener = quorum_listener.ok_or_else(|| ServerError::Unsupported("no quorum listener".into()))?;
-            let peers = peers::start(cfg.my_id as u64, listener, others, peer_tx, stop_rx.clone());
+            let (gone_tx, gone_rx) = mpsc::channel(64);
+            let peers = peers::start(cfg.my_id as u64, listener, others, peer_tx, gone_tx, stop_rx.clone());
             let mut member = ensemble::Member { raft, log, peers, me: cfg.my_id as u64, lines: Default::default() };
             member.learn(cfg.servers.clone());
             member.learn(members);
@@ -209,7 +210,7 @@ pub async fn run(
                     member.learn(lines);
                 }
             }
-            ensemble::run_loop(processor, member, in_rx, peer_rx, stop_rx, cfg).await
+            ensemble::run_loop(processor, member, in_rx, peer_rx, gone_rx, stop_rx, cfg).await
         }
     };
     accept.abort();

@@ -44,8 +44,17 @@ impl Peers {
 }
 
 /// Starts the listener and one sender task per peer (`host:port` of its quorum port).
-pub fn start(me: NodeId, listener: TcpListener, peers: Vec<(NodeId, String)>, inbox: mpsc::Sender<(NodeId, PeerMsg)>, stop: watch::Receiver<bool>) -> Peers {
-    tokio::spawn(accept(listener, inbox, stop.clone()));
+/// `gone` hears of every peer whose connection to us closed (a killed leader is noticed at
+/// once, not after an election timeout).
+pub fn start(
+    me: NodeId,
+    listener: TcpListener,
+    peers: Vec<(NodeId, String)>,
+    inbox: mpsc::Sender<(NodeId, PeerMsg)>,
+    gone: mpsc::Sender<NodeId>,
+    stop: watch::Receiver<bool>,
+) -> Peers {
+    tokio::spawn(accept(listener, inbox, gone, stop.clone()));
     let mut p = Peers { me, senders: HashMap::new(), stop };
     for (id, addr) in peers {
         p.ensure(id, addr);
@@ -120,7 +129,7 @@ async fn sender(me: NodeId, to: NodeId, addr: String, mut rx: mpsc::Receiver<Vec
     }
 }
 
-async fn accept(listener: TcpListener, inbox: mpsc::Sender<(NodeId, PeerMsg)>, mut stop: watch::Receiver<bool>) {
+async fn accept(listener: TcpListener, inbox: mpsc::Sender<(NodeId, PeerMsg)>, gone: mpsc::Sender<NodeId>, mut stop: watch::Receiver<bool>) {
     loop {
         let (sock, from) = tokio::select! {
             r = listener.accept() => match r {
@@ -135,19 +144,25 @@ async fn accept(listener: TcpListener, inbox: mpsc::Sender<(NodeId, PeerMsg)>, m
         };
         let inbox = inbox.clone();
         let stop = stop.clone();
+        let gone = gone.clone();
         tokio::spawn(async move {
-            if let Err(e) = receive(sock, inbox, stop).await {
-                tracing::info!(%from, error = %e, "quorum connection closed");
+            let mut peer = None;
+            if let Err(e) = receive(sock, inbox, stop, &mut peer).await {
+                tracing::info!(%from, peer = ?peer, error = %e, "quorum connection closed");
+            }
+            if let Some(id) = peer {
+                let _ = gone.try_send(id);
             }
         });
     }
 }
 
-async fn receive(mut sock: TcpStream, inbox: mpsc::Sender<(NodeId, PeerMsg)>, mut stop: watch::Receiver<bool>) -> Result<(), String> {
+async fn receive(mut sock: TcpStream, inbox: mpsc::Sender<(NodeId, PeerMsg)>, mut stop: watch::Receiver<bool>, peer: &mut Option<NodeId>) -> Result<(), String> {
     let _ = sock.set_nodelay(true);
     let mut hello = [0u8; 16];
     tokio::time::timeout(Duration::from_secs(5), sock.read_exact(&mut hello)).await.map_err(|_| "no hello within 5 s".to_string())?.map_err(|e| e.to_string())?;
     let from = wire::parse_hello(&hello)?;
+    *peer = Some(from);
     let mut r = tokio::io::BufReader::with_capacity(256 * 1024, sock);
     loop {
         let mut len = [0u8; 4];
