@@ -160,9 +160,11 @@ fn quorum_view(raft: &Raft) -> QuorumView {
 /// `members`: the membership at the restore point (the snapshot's, or zoo.cfg's).
 pub fn raft_config(cfg: &Config, members: &[crate::config::ServerLine]) -> raft::Config {
     let voters: Vec<NodeId> = members.iter().filter(|s| s.role != "observer").map(|s| s.id as NodeId).collect();
-    // Elections after 1–2 s of silence at the default tickTime of 2 s (tickTime/2 per
-    // timeout, randomized up to twice that), never faster than 250 ms.
-    let election_ms = (cfg.tick_time as u64 / 2).max(250);
+    // A silent leader is given syncLimit x tickTime, as ZooKeeper's followers give it (a
+    // timeout randomized between half that and all of it; 5-10 s with the defaults), so a GC
+    // pause or a slow disk does not replace it. A leader that dies is noticed at once through
+    // its closed connections (`leader_gone`), and one cut off steps down within that time.
+    let election_ms = (cfg.sync_limit.max(1) as u64 * cfg.tick_time as u64 / 2).max(250);
     raft::Config {
         id: cfg.my_id as NodeId,
         voters,
