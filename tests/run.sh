@@ -23,6 +23,13 @@ if [ -d tests/coordinator ]; then
   STROM_ZK_TARGET=strom python3 -m pytest -q -p no:cacheprovider tests/coordinator
 fi
 
+if [ -d tests/ensemble ]; then
+  phase "coordinator ensemble fault tests (three servers in network namespaces: kill, partition, restart)"
+  # Its own user+mount+net+pid namespace (tests/ensemble/run.sh); STROM_ZK_TARGET=zookeeper runs
+  # the same suite against a three-server Apache ZooKeeper 3.8 ensemble.
+  STROM_ZK_TARGET=strom bash tests/ensemble/run.sh -q
+fi
+
 if [ -d tests/broker ]; then
   phase "broker with real Kafka clients on strom-coordinator (kcat, confluent-kafka, kafka-python, Java, stromctl)"
   STROM_KAFKA_TARGET=strom STROM_ZK_TARGET=strom python3 -m pytest -q -p no:cacheprovider tests/broker

@@ -21,6 +21,7 @@ Debian's jars, picked with STROM_ZK_TARGET=strom|zookeeper.
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -50,6 +51,7 @@ ZK_JARS = [
     "metrics-core.jar", "commons-cli.jar",
 ]
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 NOT_SERVING = "not currently serving"
 
 
@@ -136,6 +138,7 @@ class Network:
             "link add ens-pbr type bridge",
             "link set ens-pbr up",
         ]
+        inside = {}
         for i in range(1, self.n + 1):
             sh("ip", "netns", "add", self.ns(i))
             cmds += [
@@ -143,16 +146,26 @@ class Network:
                 "link add ens-p%d type veth peer name eth-p netns %s" % (i, self.ns(i)),
                 "link set ens-c%d master ens-cbr up" % i,
                 "link set ens-p%d master ens-pbr up" % i,
-                "-n %s link set lo up" % self.ns(i),
-                "-n %s addr add %s.%d/24 dev eth-c" % (self.ns(i), CLIENT_NET, i),
-                "-n %s link set eth-c up" % self.ns(i),
-                "-n %s addr add %s.%d/24 dev eth-p" % (self.ns(i), PEER_NET, i),
-                "-n %s link set eth-p up" % self.ns(i),
             ]
-        p = subprocess.run(["ip", "-batch", "-"], input="\n".join(cmds).encode(),
+            inside[i] = [
+                "link set lo up",
+                "addr add %s.%d/24 dev eth-c" % (CLIENT_NET, i),
+                "link set eth-c up",
+                "addr add %s.%d/24 dev eth-p" % (PEER_NET, i),
+                "link set eth-p up",
+            ]
+        self._batch([], cmds)
+        for i, c in inside.items():
+            self._batch(["-n", self.ns(i)], c)
+
+    @staticmethod
+    def _batch(opts, cmds):
+        p = subprocess.run(["ip"] + opts + ["-batch", "-"],
+                           input="\n".join(cmds).encode(),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         if p.returncode != 0:
-            raise RuntimeError("network setup failed: %s" % p.stdout.decode())
+            raise RuntimeError("network setup failed (ip %s): %s"
+                               % (" ".join(opts), p.stdout.decode()))
 
     def cut_peer(self, i):
         sh("ip", "link", "set", "ens-p%d" % i, "down")
@@ -191,7 +204,7 @@ class Server:
         self.dir = Path(base_dir) / ("s%d" % sid)
         self.data_dir = self.dir / "data"
         self.log_dir = self.dir / "log"
-        self.cfg_path = self.dir / "zoo.cfg"
+        self.cfg_path = self.dir / "member.cfg"  # zoo.cfg format
         self.log_path = self.dir / "server.log"
         self.proc = None
         self._log = None
@@ -219,6 +232,8 @@ class Server:
             # snapshots happen during the tests (ZooKeeper takes one after
             # snapCount/2 + random(snapCount/2) transactions)
             "snapCount=200",
+            # a server this far behind is sent a snapshot, not the log
+            "commitLogCount=200",
             "preAllocSize=1024",
         ]
         for s in self.ens.servers:
@@ -233,7 +248,7 @@ class Server:
         cp = ":".join(str(JAVA_DIR / j) for j in ZK_JARS
                       if (JAVA_DIR / j).exists())
         return ns + [
-            "java", "-Xmx256m", "-XX:+UseSerialGC",
+            "java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:-UsePerfData",
             "-Djava.net.preferIPv4Stack=true",
             "-Dzookeeper.admin.enableServer=false",
             "-cp", cp,
@@ -255,7 +270,8 @@ class Server:
         self.proc = subprocess.Popen(
             self._command(), stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, cwd=str(self.dir),
-            env=dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "info")))
+            env=dict(os.environ, NO_COLOR="1",
+                     RUST_LOG=os.environ.get("RUST_LOG", "info")))
 
     def _signal_and_wait(self, sig, timeout):
         if self.proc is None:
@@ -314,6 +330,16 @@ class Server:
         d = self.srvr()
         return d.get("mode") if d.get("serving") else None
 
+    def epoch(self):
+        """The leader epoch this server knows: strom's `Epoch:` line,
+        ZooKeeper's zxid >> 32; None when it does not serve."""
+        d = self.srvr()
+        if not d.get("serving"):
+            return None
+        if "epoch" in d:
+            return int(d["epoch"])
+        return int(d["zxid"], 16) >> 32
+
     def mntr(self):
         try:
             out = self.word("mntr")
@@ -334,7 +360,7 @@ class Server:
         try:
             with open(self.log_path, "rb") as f:
                 data = f.read().decode("utf-8", "replace").splitlines()
-            return "\n".join(data[-lines:])
+            return ANSI.sub("", "\n".join(data[-lines:]))
         except OSError:
             return "(no server log)"
 
@@ -348,7 +374,7 @@ class Ensemble:
         self.net = net
         self.kind = kind
         self.binary = binary
-        self.base_dir = Path(tempfile.mkdtemp(prefix="strom-ensemble-"))
+        self.base_dir = Path(tempfile.mkdtemp(prefix="ensfault-"))
         self.servers = []
         for i in range(1, n + 1):
             self.servers.append(Server(self, i, self.base_dir))
@@ -385,6 +411,11 @@ class Ensemble:
 
     def modes(self, servers=None):
         return {s.id: s.mode() for s in (servers or self.servers)}
+
+    def epoch(self):
+        es = [s.epoch() for s in self.servers if s.running]
+        es = [e for e in es if e is not None]
+        return max(es) if es else None
 
     def leader(self, servers=None):
         """The one server (of those given) reporting Mode: leader, or None."""
@@ -477,8 +508,12 @@ class Ensemble:
         """Kills everything and starts over with empty data directories."""
         self.close_clients()
         self.kill_all()
+        self.wipes = getattr(self, "wipes", 0) + 1
+        aside = self.base_dir / ("before-wipe-%d" % self.wipes)
+        aside.mkdir()
         for s in self.servers:
-            shutil.rmtree(s.dir, ignore_errors=True)
+            if s.dir.exists():
+                s.dir.rename(aside / s.dir.name)  # kept for a post-mortem
             s.write_config()
 
 
@@ -521,3 +556,36 @@ def diff_trees(a, b, limit=10):
                 lines.append("...")
                 break
     return lines
+
+
+def converged_tree(ens, root, servers=None):
+    """Reads root's subtree from each server alone (after a sync) and
+    asserts they are identical: names, data and every Stat field. Returns
+    the tree."""
+    trees = {}
+    for s in servers or ens.servers:
+        c = ens.client(hosts=s.hosts)
+        try:
+            trees[s.id] = read_tree(c, root)
+        finally:
+            ens.close_client(c)
+    ids = sorted(trees)
+    for i in ids[1:]:
+        d = diff_trees(trees[ids[0]], trees[i])
+        assert not d, "server %d and server %d differ under %s:\n%s" % (
+            ids[0], i, root, "\n".join(d))
+    return trees[ids[0]]
+
+
+def assert_acked_present(tree, ops, what="acknowledged create"):
+    """Every acknowledged create (op.args = path) is in tree with the data
+    it wrote; every node in the tree was attempted."""
+    missing = [o.args for o in ops if o.kind == "create" and o.outcome == "ok"
+               and o.args not in tree]
+    assert not missing, "%d %ss missing, e.g. %s" % (len(missing), what,
+                                                     missing[:5])
+    wrong = [o.args for o in ops if o.kind == "create" and o.outcome == "ok"
+             and tree[o.args][0] != o.args.encode()]
+    assert not wrong, "wrong data in %s" % wrong[:5]
+    attempted = {o.args for o in ops if o.kind == "create"}
+    return attempted

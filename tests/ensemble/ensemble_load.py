@@ -12,7 +12,7 @@ and record every operation with its invocation and completion time
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from kazoo.exceptions import (BadArgumentsError, BadVersionError,
@@ -20,6 +20,8 @@ from kazoo.exceptions import (BadArgumentsError, BadVersionError,
                               NoNodeError, NotEmptyError)
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.states import KazooState
+
+from ensemble_harness import assert_acked_present
 
 DEFINITE = (BadVersionError, NoNodeError, NodeExistsError, NotEmptyError,
             BadArgumentsError, NoAuthError)
@@ -87,6 +89,7 @@ class Worker(threading.Thread):
         self.client = client
         self.pause = pause
         self.ops = []
+        self.current = None  # invocation time of the op in flight
         self.errors = []  # unexpected exceptions of the worker itself
         self._halt = threading.Event()
         self.states = StateLog(client)
@@ -105,7 +108,9 @@ class Worker(threading.Thread):
     def record(self, kind, args, fn):
         op = Op(self.name, kind, time.monotonic(), args=args,
                 session=self.session())
+        self.current = op.invoke
         value, exc = fn()
+        self.current = None
         op.complete = time.monotonic()
         op.outcome = classify(exc)
         op.result = value
@@ -151,6 +156,52 @@ class Creator(Worker):
                                  lambda: call(self.client.create_async(path, data)))
         if op.outcome == "unknown":
             time.sleep(0.05)  # no busy loop while disconnected
+
+
+class SeqCreator(Worker):
+    """Creates sequential nodes prefix/seq- holding a unique payload: a
+    create applied twice (a forwarded write retried, say) shows up as two
+    nodes with one payload."""
+
+    def __init__(self, name, client, prefix, pause=0.02):
+        super().__init__(name, client, pause)
+        self.prefix = prefix
+        self.n = 0
+
+    def step(self):
+        data = "%s-%06d" % (self.name, self.n)
+        self.n += 1
+        op, _, _ = self.record("seq", data, lambda: call(self.client.create_async(
+            self.prefix + "/seq-", data.encode(), sequence=True)))
+        if op.outcome == "unknown":
+            time.sleep(0.05)
+
+
+class MultiCreator(Worker):
+    """Creates two nodes in one multi: afterwards both exist or neither."""
+
+    def __init__(self, name, client, prefix, pause=0.02):
+        super().__init__(name, client, pause)
+        self.prefix = prefix
+        self.n = 0
+
+    def step(self):
+        a = "%s/%s-%06d-a" % (self.prefix, self.name, self.n)
+        b = a[:-1] + "b"
+        self.n += 1
+
+        def commit():
+            tx = self.client.transaction()
+            tx.create(a, a.encode())
+            tx.create(b, b.encode())
+            res, exc = call(tx.commit_async())
+            if exc is None and any(isinstance(r, Exception) for r in res):
+                exc = next(r for r in res if isinstance(r, Exception)
+                           and not type(r).__name__ == "RolledBackError")
+            return res, exc
+        op, _, _ = self.record("multi", (a, b), commit)
+        if op.outcome == "unknown":
+            time.sleep(0.05)
 
 
 class CasCounter(Worker):
@@ -228,6 +279,25 @@ class Load:
         return min(done) if done else None
 
 
+def progress(workers, since):
+    """One line per worker: ops, acknowledged since `since`, the last
+    completion and the state changes, relative to `since` (for failure
+    messages)."""
+    lines = []
+    for w in workers:
+        oks = [o.complete for o in w.ops if o.outcome == "ok"]
+        last = max(oks) - since if oks else None
+        lines.append("%s: %d ops, %d ok since, last ok %s, in flight since %s, "
+                     "states %s" % (
+                         w.name, len(w.ops),
+                         sum(1 for t in oks if t > since),
+                         "%+.2fs" % last if last is not None else "-",
+                         "%+.2fs" % (w.current - since) if w.current else "-",
+                         [("%+.2f" % (t - since), str(st))
+                          for t, st in w.states.events[-4:]]))
+    return "\n".join(lines)
+
+
 def error_kinds(ops):
     out = {}
     for o in ops:
@@ -255,3 +325,83 @@ def overlaps(intervals):
         if latest is None or iv.end > latest.end:
             latest = iv
     return bad
+
+
+# ----------------------------------------------------------------------
+# the standard load of the fault tests and its checks
+# ----------------------------------------------------------------------
+
+WRITERS = 4
+COUNTERS = 3
+
+
+def make_load(ens, root, writers=WRITERS, counters=COUNTERS):
+    """Creators, a SeqCreator and a MultiCreator under root/nodes and
+    CasCounters on root/counter, each on its own client of the whole
+    ensemble (not started)."""
+    c = ens.client()
+    c.create(root)
+    c.create(root + "/nodes")
+    c.create(root + "/counter", b"0")
+    ws = [Creator("w%d" % i, ens.client(), root + "/nodes")
+          for i in range(writers)]
+    ws += [CasCounter("cas%d" % i, ens.client(), root + "/counter")
+           for i in range(counters)]
+    ws.append(SeqCreator("seq", ens.client(), root + "/nodes"))
+    ws.append(MultiCreator("multi", ens.client(), root + "/nodes"))
+    return Load(ws)
+
+
+def check_counter(tree, root, load):
+    """The counter is at least the acknowledged increments and at most those
+    plus the unknown ones; its version equals its value."""
+    data, st = tree[root + "/counter"]
+    final = int(data)
+    acked = load.count("ok", "incr")
+    unknown = load.count("unknown", "incr")
+    assert acked <= final <= acked + unknown, \
+        "counter %d, acknowledged increments %d, unknown %d" % (final, acked,
+                                                                unknown)
+    assert st[4] == final, "counter version %d != value %d" % (st[4], final)
+    return final, acked, unknown
+
+
+def check_creates(tree, root, load):
+    """Every acknowledged create is there with its data, nothing else is;
+    each multi is all or nothing; each sequential create is there once."""
+    ops = load.ops
+    attempted = assert_acked_present(tree, ops)
+    nodes = {p for p in tree if p.startswith(root + "/nodes/")}
+    # multis: all or nothing, acknowledged ones present
+    for o in ops:
+        if o.kind != "multi":
+            continue
+        a, b = o.args
+        attempted.update(o.args)
+        assert (a in tree) == (b in tree), "half a multi applied: %s" % (o.args,)
+        if o.outcome == "ok":
+            assert a in tree, "acknowledged multi lost: %s" % (o.args,)
+            assert o.result == [a, b], o.result
+    # sequential creates: one node per payload, acknowledged ones present
+    seq = {p: tree[p][0].decode() for p in nodes
+           if p.rsplit("/", 1)[1].startswith("seq-")}
+    by_payload = {}
+    for p, data in seq.items():
+        by_payload.setdefault(data, []).append(p)
+    twice = {d: ps for d, ps in by_payload.items() if len(ps) > 1}
+    assert not twice, "sequential creates applied twice: %s" % list(twice.items())[:3]
+    sent = {o.args for o in ops if o.kind == "seq"}
+    assert set(by_payload) <= sent, "sequential nodes nobody created: %s" % (
+        sorted(set(by_payload) - sent)[:5])
+    for o in ops:
+        if o.kind == "seq" and o.outcome == "ok":
+            assert seq.get(o.result) == o.args, \
+                "acknowledged sequential create %s -> %s lost or wrong" % (
+                    o.args, o.result)
+    acked_paths = [o.result for o in ops if o.kind == "seq" and o.outcome == "ok"]
+    assert len(acked_paths) == len(set(acked_paths)), \
+        "one sequential name acknowledged to two creates"
+    attempted.update(seq)
+    phantom = nodes - attempted
+    assert not phantom, "nodes nobody created: %s" % sorted(phantom)[:5]
+    return len(nodes)
