@@ -15,6 +15,11 @@ pub struct Config {
     pub election_ticks: u32,
     /// Ticks between a leader's heartbeats.
     pub heartbeat_ticks: u32,
+    /// Ticks before a server that knows no leader (a candidate whose election failed, a server
+    /// that saw its leader go) tries again, randomized up to twice this. At most
+    /// `election_ticks`; shorter makes elections after a leader's loss quick while a leader
+    /// that is merely slow still gets the whole `election_ticks`.
+    pub retry_ticks: u32,
     /// Entries per append message.
     pub max_batch: usize,
     /// Bytes of entry data per append message (at least one entry is always sent).
@@ -266,7 +271,7 @@ impl Raft {
 
     fn reset_timeout(&mut self) {
         self.elapsed = 0;
-        let e = self.cfg.election_ticks.max(1);
+        let e = if self.leader.is_none() { self.cfg.retry_ticks.clamp(1, self.cfg.election_ticks.max(1)) } else { self.cfg.election_ticks.max(1) };
         self.timeout = e + (self.random() % e as u64) as u32;
     }
 

@@ -99,7 +99,7 @@ impl Sim {
     fn config(&self, id: NodeId, restarts: u64) -> Config {
         let snap = self.nodes.get(&id).map_or(0, |n| n.snap.0);
         let voters = self.voters_in(&self.snaps[&snap]);
-        Config { id, voters, election_ticks: 10, heartbeat_ticks: 3, max_batch: 4, max_bytes: 1 << 20, seed: id * 1000 + restarts + self.voters.len() as u64 }
+        Config { id, voters, election_ticks: 10, heartbeat_ticks: 3, retry_ticks: 5, max_batch: 4, max_bytes: 1 << 20, seed: id * 1000 + restarts + self.voters.len() as u64 }
     }
 
     fn start(&mut self, id: NodeId) {
@@ -406,7 +406,7 @@ fn five_servers_many_seeds() {
 
 #[test]
 fn one_server_commits_alone() {
-    let cfg = Config { id: 1, voters: vec![1], election_ticks: 5, heartbeat_ticks: 2, max_batch: 8, max_bytes: 1 << 20, seed: 1 };
+    let cfg = Config { id: 1, voters: vec![1], election_ticks: 5, heartbeat_ticks: 2, retry_ticks: 5, max_batch: 8, max_bytes: 1 << 20, seed: 1 };
     let mut r = Raft::restore(cfg, HardState::default(), vec![]);
     for _ in 0..20 {
         r.tick();
@@ -428,7 +428,7 @@ fn figure_8_an_earlier_terms_entry_is_not_committed_by_counting() {
     }
     impl Cluster {
         fn cfg(id: NodeId, restarts: u64) -> Config {
-            Config { id, voters: vec![1, 2, 3, 4, 5], election_ticks: 10, heartbeat_ticks: 1000, max_batch: 1, max_bytes: 1 << 20, seed: id * 7 + restarts }
+            Config { id, voters: vec![1, 2, 3, 4, 5], election_ticks: 10, heartbeat_ticks: 1000, retry_ticks: 10, max_batch: 1, max_bytes: 1 << 20, seed: id * 7 + restarts }
         }
         fn start(&mut self, id: NodeId) {
             let n = self.nodes.get_mut(&id).expect("node");

@@ -170,8 +170,9 @@ impl Processor {
         self.advance_sync(session_id, now);
     }
 
-    /// After a batch of committed entries: syncs that have caught up.
+    /// After a batch of committed entries: syncs and held connections that have caught up.
     pub fn advance_syncs(&mut self, now: i64) {
+        self.retry_held_connects(now);
         let waiting: Vec<i64> = self.syncing.iter().copied().collect();
         for s in waiting {
             self.advance_sync(s, now);
@@ -296,6 +297,39 @@ impl Processor {
         }
         for c in doomed {
             self.close_conn(c);
+        }
+        self.retry_held_connects(now);
+    }
+
+    /// Answers held connection requests that can be answered now (a leader is known and this
+    /// server has caught up with what each client has seen); the others wait on.
+    pub fn retry_held_connects(&mut self, now: i64) {
+        if self.role == Role::Looking || self.held_connects.is_empty() {
+            return;
+        }
+        for (conn, body, since) in std::mem::take(&mut self.held_connects) {
+            if self.conns.contains_key(&conn) {
+                let before = self.held_connects.len();
+                self.connect(conn, &body, now);
+                if self.held_connects.len() > before {
+                    // Still waiting: keep its first arrival time for the expiry.
+                    if let Some(h) = self.held_connects.last_mut() {
+                        h.2 = since;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Connection requests held for a leader longer than the shortest session timeout are
+    /// refused: the client tries another server.
+    pub(super) fn expire_held_connects(&mut self, now: i64) {
+        let limit = self.limits.min_session_timeout as i64;
+        let (old, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held_connects).into_iter().partition(|(_, _, t)| now - *t > limit);
+        self.held_connects = keep;
+        for (conn, _, _) in old {
+            tracing::info!(conn, "refusing a session: no leader in sight");
+            self.close_conn(conn);
         }
     }
 

@@ -132,6 +132,10 @@ pub struct Processor {
     syncing: HashSet<i64>,
     /// New sessions a follower asked the leader to create: session → (connection, timeout).
     pending_connects: HashMap<i64, (ConnId, i32, Option<bool>)>,
+    /// Connection requests that arrived while no leader was known, answered once there is one
+    /// (a client moving off a dead leader is served right after the election instead of being
+    /// refused into its reconnect backoff): (connection, ConnectRequest, when).
+    held_connects: Vec<(ConnId, Vec<u8>, i64)>,
 }
 
 impl Processor {
@@ -158,6 +162,7 @@ impl Processor {
             pending: HashMap::new(),
             syncing: HashSet::new(),
             pending_connects: HashMap::new(),
+            held_connects: Vec::new(),
         }
     }
 
@@ -244,7 +249,14 @@ impl Processor {
             }
         };
         let read_only = req.read_only.map(|_| false);
-        if req.last_zxid_seen > self.tree.last_zxid {
+        let lagging = req.last_zxid_seen > self.tree.last_zxid;
+        if (self.role == Role::Looking && req.read_only != Some(true)) || (lagging && self.role == Role::Follower) {
+            // Answered once a leader is known, or once this follower has caught up with what the
+            // client has seen.
+            self.held_connects.push((conn, body.to_vec(), now));
+            return;
+        }
+        if lagging {
             tracing::warn!(
                 conn,
                 client_zxid = format_args!("{:#x}", req.last_zxid_seen),
@@ -255,12 +267,7 @@ impl Processor {
             return;
         }
         if self.role == Role::Looking {
-            if req.read_only == Some(true) {
-                self.connect_read_only(conn, &req, now);
-            } else {
-                tracing::info!(conn, "refusing a session: this server is not in a quorum");
-                self.batch.out.push(Out::Close(conn));
-            }
+            self.connect_read_only(conn, &req, now);
             return;
         }
         let timeout = self.negotiate(req.timeout);
@@ -648,6 +655,7 @@ impl Processor {
 
     /// Periodic work: session expiry, container and TTL cleanup.
     pub fn tick(&mut self, now: i64) {
+        self.expire_held_connects(now);
         match self.role {
             Role::Follower => return self.follower_tick(now),
             Role::Looking => return,

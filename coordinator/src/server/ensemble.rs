@@ -170,6 +170,8 @@ pub fn raft_config(cfg: &Config, members: &[crate::config::ServerLine]) -> raft:
         voters,
         election_ticks: (election_ms / TICK.as_millis() as u64) as u32,
         heartbeat_ticks: 2,
+        // Without a leader, try again after 0.5-1 s (tickTime/4 with the default 2 s).
+        retry_ticks: ((cfg.tick_time as u64 / 4).max(100) / TICK.as_millis() as u64) as u32,
         max_batch: 4096,
         max_bytes: 4 << 20,
         seed: super::now_ms() as u64 ^ ((cfg.my_id as u64) << 48),

@@ -65,6 +65,8 @@ pub fn start(
 async fn sender(me: NodeId, to: NodeId, addr: String, mut rx: mpsc::Receiver<Vec<u8>>, mut stop: watch::Receiver<bool>) {
     let mut backoff = Duration::from_millis(50);
     let mut warned = false;
+    // Frames written to a connection that turned out to be dead, sent again on the next one.
+    let mut unsent: Vec<Vec<u8>> = Vec::new();
     loop {
         if *stop.borrow() {
             return;
@@ -85,6 +87,7 @@ async fn sender(me: NodeId, to: NodeId, addr: String, mut rx: mpsc::Receiver<Vec
                     warned = true;
                 }
                 // What was queued while the peer was away is stale: drop it.
+                unsent.clear();
                 while rx.try_recv().is_ok() {}
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
@@ -100,29 +103,43 @@ async fn sender(me: NodeId, to: NodeId, addr: String, mut rx: mpsc::Receiver<Vec
             warned = false;
         }
         let _ = sock.set_nodelay(true);
-        let mut w = BufWriter::with_capacity(256 * 1024, sock);
+        let (mut rd, wr) = sock.into_split();
+        let mut w = BufWriter::with_capacity(256 * 1024, wr);
         if w.write_all(&wire::hello(me)).await.is_err() || w.flush().await.is_err() {
             continue;
         }
+        // The peer never writes on this connection: a read that ends means it is gone (a
+        // restarted peer's old connection), so nothing more is written into it.
+        let mut probe = [0u8; 1];
+        let mut batch: Vec<Vec<u8>> = std::mem::take(&mut unsent);
         loop {
-            let frame = tokio::select! {
-                f = rx.recv() => match f { Some(f) => f, None => return },
-                _ = stop.changed() => return,
-            };
-            if w.write_all(&frame).await.is_err() {
-                break;
+            if batch.is_empty() {
+                tokio::select! {
+                    biased;
+                    _ = rd.read(&mut probe) => break,
+                    _ = stop.changed() => return,
+                    f = rx.recv() => match f { Some(f) => batch.push(f), None => return },
+                }
             }
-            // Write what else is queued, then flush once.
+            while batch.len() < 1024 {
+                match rx.try_recv() {
+                    Ok(f) => batch.push(f),
+                    Err(_) => break,
+                }
+            }
             let mut failed = false;
-            while let Ok(f) = rx.try_recv() {
-                if w.write_all(&f).await.is_err() {
+            for f in &batch {
+                if w.write_all(f).await.is_err() {
                     failed = true;
                     break;
                 }
             }
             if failed || w.flush().await.is_err() {
+                unsent = batch;
                 break;
             }
+            // Written to the kernel; if the peer died just before, the read below tells.
+            batch.clear();
         }
         tracing::info!(peer = to, %addr, "lost the connection to peer; reconnecting");
         warned = true;
