@@ -291,7 +291,13 @@ pub async fn run_loop(
             }
             p.reconfig_busy = false;
             let mut batch = p.take_batch();
-            if p.tree.last_zxid as u64 > m.raft.commit_index() {
+            // The tree holds what this leader applied. It stands only if the log still has this
+            // leader's entry at the tree's zxid (then, by log matching, every entry before it)
+            // and that entry is committed; a new leader may already have overwritten it and
+            // committed past it in the very messages that deposed us.
+            let last = p.tree.last_zxid as u64;
+            let ours = last < m.raft.first_index() || m.raft.term_at(last) == Some(lead_term);
+            if !(ours && last <= m.raft.commit_index()) {
                 batch.txns.clear();
                 held.clear();
                 let tree = rebuild(&cfg.data_dir, &m.raft, now)?;
