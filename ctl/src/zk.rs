@@ -18,6 +18,10 @@ pub enum Action {
         /// Seconds to wait for each server.
         #[arg(long, default_value_t = 3)]
         timeout: u64,
+        /// Seconds to wait for a healthy ensemble (one leader, a quorum serving) before
+        /// reporting; 0 reports at once.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
     },
 }
 
@@ -76,17 +80,35 @@ fn mntr_value(text: &str, key: &str) -> Option<String> {
 }
 
 pub fn run(action: Action) -> Result<(), String> {
-    let Action::Status { servers, timeout } = action;
+    let Action::Status { servers, timeout, wait } = action;
     let timeout = Duration::from_secs(timeout.max(1));
     let addrs: Vec<String> = servers.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
     if addrs.is_empty() {
         return Err("--servers lists no server".into());
     }
+    let deadline = std::time::Instant::now() + Duration::from_secs(wait);
+    loop {
+        let (report, result) = status(&addrs, timeout);
+        if result.is_ok() || std::time::Instant::now() >= deadline {
+            print!("{report}");
+            return result;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The table and summary, and whether the ensemble is healthy.
+fn status(addrs: &[String], timeout: Duration) -> (String, Result<(), String>) {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    macro_rules! println {
+        ($($t:tt)*) => {{ let _ = writeln!(out, $($t)*); }};
+    }
     println!("{:<24} {:<12} {:>6} {:>14} {:>7} {:>8} {:>6}", "SERVER", "MODE", "EPOCH", "ZXID", "LEADER", "ZNODES", "CONNS");
     let mut leaders = Vec::new();
     let mut serving = 0;
     let dash = || "-".to_string();
-    for a in &addrs {
+    for a in addrs {
         let (m, note) = match four_letter(a, "srvr", timeout) {
             Ok(text) => (parse_srvr(&text), String::new()),
             Err(e) => (Member { mode: "down".into(), ..Default::default() }, format!("  ({e})")),
@@ -119,13 +141,14 @@ pub fn run(action: Action) -> Result<(), String> {
         }
     }
     println!("{summary}");
-    if leaders.len() == 1 && serving >= quorum {
+    let result = if leaders.len() == 1 && serving >= quorum {
         Ok(())
     } else if leaders.len() > 1 {
         Err(format!("{} servers call themselves leader: {}", leaders.len(), leaders.join(", ")))
     } else {
-        Err(format!("no quorum: {serving} of {} servers serving, {} leader", addrs.len(), leaders.len()))
-    }
+        Err(format!("no quorum: {serving} of {} servers serving, {} leader(s)", addrs.len(), leaders.len()))
+    };
+    (out, result)
 }
 
 #[cfg(test)]
