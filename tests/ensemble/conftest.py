@@ -163,6 +163,10 @@ def record_figure():
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
+    if rep.skipped and hasattr(rep, "wasxfail") and rep.when == "call":
+        # an expected failure (a known server bug) may leave the servers
+        # diverged: the next test starts from empty data directories
+        _STATE["last_failed"] = True
     if rep.failed:
         _STATE["failed"] = True
         _STATE["last_failed"] = True

@@ -3,19 +3,32 @@ slow disk, a descheduled VM: here SIGSTOP for 1.5 s, then SIGCONT) stays the
 leader. ZooKeeper's followers give a silent leader syncLimit x tickTime (5 s
 in this suite, 10 s with the defaults) before they elect another.
 
-strom-coordinator used to elect after tickTime/2 to tickTime of silence
-(0.5-1 s here): a 0.8 s stall replaced the leader, and every client of the
-old leader and of the followers got ConnectionLoss. This test was a strict
-xfail on strom until 885bb73 gave a silent leader syncLimit x tickTime.
+strom-coordinator elected after tickTime/2 to tickTime of silence (0.5-1 s
+here) until 885bb73: a 0.8 s stall replaced the leader, and every client of
+the old leader and of the followers got ConnectionLoss. 885bb73 gave a
+silent leader syncLimit x tickTime and this test passed; 9ad16bf ("a server
+without a leader retries elections after 0.5-1 s") brought the short
+timeout back for followers of a known leader, and it fails again.
 """
 
 import os
 import signal
 import time
 
+import pytest
+
+import ensemble_harness as eh
+
 STALL = 1.5  # seconds; syncLimit x tickTime is 5 s here
 
 
+@pytest.mark.xfail(
+    eh.target() == "strom", strict=True,
+    reason="strom-coordinator regression in 9ad16bf: followers of a known "
+           "leader call an election after about 0.5 s of silence again, not "
+           "syncLimit x tickTime (fixed in 885bb73), so a 1.5 s stall of the "
+           "leader replaces it and its clients and the followers' clients "
+           "get ConnectionLoss")
 def test_leader_stall_shorter_than_sync_limit_keeps_the_leader(ens, base,
                                                                record_figure):
     c = ens.client()
