@@ -15,20 +15,12 @@ import os
 import signal
 import time
 
-import pytest
 
 import ensemble_harness as eh
 
 STALL = 1.5  # seconds; syncLimit x tickTime is 5 s here
 
 
-@pytest.mark.xfail(
-    eh.target() == "strom", strict=True,
-    reason="strom-coordinator regression in 9ad16bf: followers of a known "
-           "leader call an election after about 0.5 s of silence again, not "
-           "syncLimit x tickTime (fixed in 885bb73), so a 1.5 s stall of the "
-           "leader replaces it and its clients and the followers' clients "
-           "get ConnectionLoss")
 def test_leader_stall_shorter_than_sync_limit_keeps_the_leader(ens, base,
                                                                record_figure):
     c = ens.client()

@@ -559,7 +559,11 @@ impl Raft {
                 if self.role != Role::Follower {
                     self.become_follower(term, Some(from));
                 }
-                self.leader = Some(from);
+                if self.leader != Some(from) {
+                    // A leader found: from now on it gets the whole election timeout.
+                    self.leader = Some(from);
+                    self.reset_timeout();
+                }
                 self.elapsed = 0;
                 if prev_index < self.commit {
                     // Already committed here: only the part after our commit can be new.
@@ -597,7 +601,11 @@ impl Raft {
                 if self.role != Role::Follower {
                     self.become_follower(term, Some(from));
                 }
-                self.leader = Some(from);
+                if self.leader != Some(from) {
+                    // A leader found: from now on it gets the whole election timeout.
+                    self.leader = Some(from);
+                    self.reset_timeout();
+                }
                 self.elapsed = 0;
                 if index <= self.commit {
                     let matched = self.commit;
