@@ -88,10 +88,20 @@ fn unknown_opcode_gets_unimplemented_and_the_connection_lives() {
     let mut w = Writer::framed();
     w.int(8).int(op::RECONFIG).ustring("").ustring("").ustring("").long(-1);
     s.write_all(&w.finish_frame()).unwrap();
+    // ZooKeeper checks reconfigEnabled first (RECONFIGDISABLED), then refuses a standalone
+    // server's reconfig as UNIMPLEMENTED.
     let (x, _, err) = header(&read_frame(&mut s).unwrap());
-    assert_eq!((x, err), (8, -6), "reconfig is not served by a standalone server");
+    assert_eq!((x, err), (8, -123), "reconfig is disabled by default");
     s.write_all(&exists(9, "/zookeeper")).unwrap();
     assert_eq!(header(&read_frame(&mut s).unwrap()).0, 9);
+
+    let enabled = common::Process::start("wire-reconfig", "reconfigEnabled=true\nskipACL=yes\n");
+    let mut s = session(enabled.port);
+    let mut w = Writer::framed();
+    w.int(8).int(op::RECONFIG).ustring("").ustring("").ustring("").long(-1);
+    s.write_all(&w.finish_frame()).unwrap();
+    let (x, _, err) = header(&read_frame(&mut s).unwrap());
+    assert_eq!((x, err), (8, -6), "reconfig is not served by a standalone server");
 }
 
 #[test]
