@@ -123,12 +123,16 @@ fn scan_log(path: &Path) -> Result<Scan, StorageError> {
     Ok(Scan { records, valid_len: pos as u64, bad: None })
 }
 
+/// A new log file, created whole: the header goes into a temporary file that is renamed into
+/// place, so a crash never leaves a log file without its header.
 fn new_log_file(dir: &Path, first_zxid: i64) -> Result<(File, PathBuf), StorageError> {
     let path = dir.join(format!("log.{first_zxid:x}"));
-    let mut f = OpenOptions::new().create(true).truncate(true).write(true).open(&path).map_err(io_err("create", &path))?;
-    f.write_all(LOG_MAGIC).map_err(io_err("write", &path))?;
-    f.write_all(&FORMAT_VERSION.to_be_bytes()).map_err(io_err("write", &path))?;
-    f.sync_all().map_err(io_err("sync", &path))?;
+    let tmp = dir.join(format!(".log.{first_zxid:x}.tmp"));
+    let mut f = OpenOptions::new().create(true).truncate(true).write(true).open(&tmp).map_err(io_err("create", &tmp))?;
+    f.write_all(LOG_MAGIC).map_err(io_err("write", &tmp))?;
+    f.write_all(&FORMAT_VERSION.to_be_bytes()).map_err(io_err("write", &tmp))?;
+    f.sync_all().map_err(io_err("sync", &tmp))?;
+    fs::rename(&tmp, &path).map_err(io_err("rename", &path))?;
     sync_dir(dir);
     Ok((f, path))
 }

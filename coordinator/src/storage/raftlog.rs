@@ -80,12 +80,15 @@ fn scan(path: &Path) -> Result<Scanned, StorageError> {
     Ok(Scanned { entries, valid_len: pos as u64, bad: None })
 }
 
+/// A new log file, created whole (header written to a temporary file renamed into place).
 fn new_file(dir: &Path, first: u64) -> Result<(File, PathBuf), StorageError> {
     let path = dir.join(format!("raft.{first:x}"));
-    let mut f = OpenOptions::new().create(true).truncate(true).write(true).open(&path).map_err(io_err("create", &path))?;
-    f.write_all(MAGIC).map_err(io_err("write", &path))?;
-    f.write_all(&FORMAT_VERSION.to_be_bytes()).map_err(io_err("write", &path))?;
-    f.sync_all().map_err(io_err("sync", &path))?;
+    let tmp = dir.join(format!(".raft.{first:x}.tmp"));
+    let mut f = OpenOptions::new().create(true).truncate(true).write(true).open(&tmp).map_err(io_err("create", &tmp))?;
+    f.write_all(MAGIC).map_err(io_err("write", &tmp))?;
+    f.write_all(&FORMAT_VERSION.to_be_bytes()).map_err(io_err("write", &tmp))?;
+    f.sync_all().map_err(io_err("sync", &tmp))?;
+    fs::rename(&tmp, &path).map_err(io_err("rename", &path))?;
     sync_dir(dir);
     Ok((f, path))
 }
