@@ -556,15 +556,7 @@ impl Raft {
                 }
             }
             Message::Append { term, prev_index, prev_term, entries, commit } => {
-                if self.role != Role::Follower {
-                    self.become_follower(term, Some(from));
-                }
-                if self.leader != Some(from) {
-                    // A leader found: from now on it gets the whole election timeout.
-                    self.leader = Some(from);
-                    self.reset_timeout();
-                }
-                self.elapsed = 0;
+                self.heard_from_leader(term, from);
                 if prev_index < self.commit {
                     // Already committed here: only the part after our commit can be new.
                     let matched = self.commit;
@@ -598,15 +590,7 @@ impl Raft {
                 }
             }
             Message::Snapshot { term, index, snap_term, voters, data } => {
-                if self.role != Role::Follower {
-                    self.become_follower(term, Some(from));
-                }
-                if self.leader != Some(from) {
-                    // A leader found: from now on it gets the whole election timeout.
-                    self.leader = Some(from);
-                    self.reset_timeout();
-                }
-                self.elapsed = 0;
+                self.heard_from_leader(term, from);
                 if index <= self.commit {
                     let matched = self.commit;
                     self.send(from, Message::AppendReply { term, success: true, matched });
@@ -669,6 +653,19 @@ impl Raft {
                 }
             }
         }
+    }
+
+    /// An append or snapshot from the leader of our term.
+    fn heard_from_leader(&mut self, term: u64, from: NodeId) {
+        if self.role != Role::Follower {
+            self.become_follower(term, Some(from));
+        }
+        if self.leader != Some(from) {
+            // A leader found: from now on it gets the whole election timeout.
+            self.leader = Some(from);
+            self.reset_timeout();
+        }
+        self.elapsed = 0;
     }
 
     /// Appends `entries` after `prev_index` (known to match), truncating a conflicting suffix.

@@ -114,6 +114,16 @@ pub struct Counters {
     pub latency_count: u64,
 }
 
+impl Counters {
+    /// One batch's latency (ms from receipt to durable).
+    pub fn record_latency(&mut self, ms: u64) {
+        self.latency_max = self.latency_max.max(ms);
+        self.latency_min = if self.latency_count == 0 { ms } else { self.latency_min.min(ms) };
+        self.latency_total += ms;
+        self.latency_count += 1;
+    }
+}
+
 pub struct Processor {
     pub tree: DataTree,
     pub watches: WatchManager,

@@ -12,15 +12,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use super::{commands, peers, Input, ServerError};
+use super::{deliver, peers, Input, ServerError};
 use crate::config::Config;
 use crate::consensus::raft::{self, Raft, Role as RaftRole};
 use crate::consensus::wire::PeerMsg;
 use crate::consensus::{Entry, HardState, NodeId};
 use crate::membership;
 use crate::processor::{Out, Processor, Role};
-use crate::proto::codes::ErrorCode;
-use crate::proto::records;
 use crate::storage::raftlog::RaftLog;
 use crate::storage::{list, snapshot};
 use crate::tree::DataTree;
@@ -82,7 +80,7 @@ fn newest_snapshot(data_dir: &std::path::Path, upto: u64, usable: impl Fn(u64) -
 }
 
 /// Rebuilds the committed tree (a leader that lost leadership with undecided writes applied).
-fn rebuild(data_dir: &std::path::Path, raft: &Raft, now: i64) -> Result<DataTree, ServerError> {
+fn rebuild(data_dir: &std::path::Path, raft: &Raft) -> Result<DataTree, ServerError> {
     let commit = raft.commit_index();
     let offset = raft.first_index() - 1;
     let (mut tree, _) = newest_snapshot(data_dir, commit, |i| i >= offset)?;
@@ -96,7 +94,6 @@ fn rebuild(data_dir: &std::path::Path, raft: &Raft, now: i64) -> Result<DataTree
         h.zxid = e.index as i64;
         tree.apply(&h, &t, &mut Vec::new());
     }
-    let _ = now;
     Ok(tree)
 }
 
@@ -243,31 +240,7 @@ pub async fn run_loop(
         let received_at = Instant::now();
         let view = quorum_view(&m.raft);
         for input in client {
-            match input {
-                Input::Opened { conn, addr, peer, out } => {
-                    p.connection_opened(conn, addr, peer);
-                    outs.insert(conn, out);
-                }
-                Input::Connect { conn, body } => p.connect(conn, &body, now),
-                Input::Frame { conn, body } => p.request(conn, &body, now),
-                Input::Oversized { conn, xid } => {
-                    if let Some(tx) = outs.get(&conn) {
-                        let _ = tx.try_send(records::reply(xid, p.tree.last_zxid, ErrorCode::BadArguments));
-                    }
-                }
-                Input::Closed { conn } => {
-                    outs.remove(&conn);
-                    p.connection_closed(conn);
-                }
-                Input::FourLetter { word, peer, reply } => {
-                    let ctx = commands::Ctx { p: &p, cfg: &cfg, started, asking: Some(&peer), quorum: Some(&view) };
-                    let _ = reply.send(commands::four_letter(&ctx, word));
-                }
-                Input::Admin { name, reply } => {
-                    let ctx = commands::Ctx { p: &p, cfg: &cfg, started, asking: None, quorum: Some(&view) };
-                    let _ = reply.send(commands::admin(&ctx, &name));
-                }
-            }
+            super::serve_input(&mut p, &mut outs, input, now, &cfg, started, Some(&view));
         }
         for (from, msg) in from_peers {
             match msg {
@@ -300,7 +273,7 @@ pub async fn run_loop(
             if !(ours && last <= m.raft.commit_index()) {
                 batch.txns.clear();
                 held.clear();
-                let tree = rebuild(&cfg.data_dir, &m.raft, now)?;
+                let tree = rebuild(&cfg.data_dir, &m.raft)?;
                 tracing::info!(from = format_args!("{:#x}", p.tree.last_zxid), to = format_args!("{:#x}", tree.last_zxid), "rolled back to the committed state");
                 p.replace_tree(tree);
             } else {
@@ -321,12 +294,7 @@ pub async fn run_loop(
                         return Err(ServerError::Unsupported(format!("proposal index mismatch: zxid {first:#x}, consensus gave {other:?}")));
                     }
                 }
-                let lat = received_at.elapsed().as_millis() as u64;
-                let k = &mut p.counters;
-                k.latency_max = k.latency_max.max(lat);
-                k.latency_min = if k.latency_count == 0 { lat } else { k.latency_min.min(lat) };
-                k.latency_total += lat;
-                k.latency_count += 1;
+                p.counters.record_latency(received_at.elapsed().as_millis() as u64);
             }
             held.push_back((p.tree.last_zxid as u64, batch.out));
             if let Some(plan) = batch.reconfig {
@@ -584,22 +552,3 @@ fn release(held: &mut VecDeque<(u64, Vec<Out>)>, commit: u64, outs: &mut HashMap
     }
 }
 
-fn deliver(out: Vec<Out>, outs: &mut HashMap<ConnId, mpsc::Sender<Vec<u8>>>, p: &mut Processor) {
-    for o in out {
-        match o {
-            Out::Frame(conn, frame) => {
-                if let Some(tx) = outs.get(&conn) {
-                    if tx.try_send(frame).is_err() {
-                        tracing::warn!(conn, "client is not reading its replies; closing its connection");
-                        outs.remove(&conn);
-                        p.connection_closed(conn);
-                    }
-                }
-            }
-            Out::Close(conn) => {
-                outs.remove(&conn);
-                p.connection_closed(conn);
-            }
-        }
-    }
-}

@@ -259,30 +259,7 @@ async fn processor_loop(
         let now = crate::server::now_ms();
         let received_at = Instant::now();
         for m in batch_inputs {
-            match m {
-                Input::Opened { conn, addr, peer, out } => {
-                    p.connection_opened(conn, addr, peer);
-                    outs.insert(conn, out);
-                }
-                Input::Connect { conn, body } => p.connect(conn, &body, now),
-                Input::Frame { conn, body } => p.request(conn, &body, now),
-                Input::Oversized { conn, xid } => {
-                    if let Some(tx) = outs.get(&conn) {
-                        let _ = tx.try_send(records::reply(xid, p.tree.last_zxid, ErrorCode::BadArguments));
-                    }
-                }
-                Input::Closed { conn } => {
-                    outs.remove(&conn);
-                    p.connection_closed(conn);
-                }
-                Input::FourLetter { word, peer, reply } => {
-                    let ctx = commands::Ctx { p: &p, cfg: &cfg, started, asking: Some(&peer), quorum: None };
-                    let _ = reply.send(commands::four_letter(&ctx, word));
-                }
-                Input::Admin { name, reply } => {
-                    let _ = reply.send(commands::admin(&commands::Ctx { p: &p, cfg: &cfg, started, asking: None, quorum: None }, &name));
-                }
-            }
+            serve_input(&mut p, &mut outs, m, now, &cfg, started, None);
         }
         p.tick(now);
         let batch = p.take_batch();
@@ -293,30 +270,9 @@ async fn processor_loop(
                 tracing::error!(error = %e, "transaction log write failed; shutting down without acknowledging the batch");
                 return Err(e.into());
             }
-            let lat = received_at.elapsed().as_millis() as u64;
-            let k = &mut p.counters;
-            k.latency_max = k.latency_max.max(lat);
-            k.latency_min = if k.latency_count == 0 { lat } else { k.latency_min.min(lat) };
-            k.latency_total += lat;
-            k.latency_count += 1;
+            p.counters.record_latency(received_at.elapsed().as_millis() as u64);
         }
-        for o in batch.out {
-            match o {
-                Out::Frame(conn, frame) => {
-                    if let Some(tx) = outs.get(&conn) {
-                        if tx.try_send(frame).is_err() {
-                            tracing::warn!(conn, "client is not reading its replies; closing its connection");
-                            outs.remove(&conn);
-                            p.connection_closed(conn);
-                        }
-                    }
-                }
-                Out::Close(conn) => {
-                    outs.remove(&conn);
-                    p.connection_closed(conn);
-                }
-            }
-        }
+        deliver(batch.out, &mut outs, &mut p);
         if let Err(e) = storage.maybe_snapshot(&p.tree) {
             tracing::error!(error = %e, "failed to roll the transaction log for a snapshot");
             return Err(e.into());
@@ -325,4 +281,61 @@ async fn processor_loop(
     tracing::info!("shutting down");
     storage.finish();
     Ok(())
+}
+
+/// One input from a connection or the admin endpoint, handed to the processor (both loops).
+pub(crate) fn serve_input(
+    p: &mut Processor,
+    outs: &mut HashMap<ConnId, mpsc::Sender<Vec<u8>>>,
+    input: Input,
+    now: i64,
+    cfg: &Config,
+    started: Instant,
+    quorum: Option<&ensemble::QuorumView>,
+) {
+    match input {
+        Input::Opened { conn, addr, peer, out } => {
+            p.connection_opened(conn, addr, peer);
+            outs.insert(conn, out);
+        }
+        Input::Connect { conn, body } => p.connect(conn, &body, now),
+        Input::Frame { conn, body } => p.request(conn, &body, now),
+        Input::Oversized { conn, xid } => {
+            if let Some(tx) = outs.get(&conn) {
+                let _ = tx.try_send(records::reply(xid, p.tree.last_zxid, ErrorCode::BadArguments));
+            }
+        }
+        Input::Closed { conn } => {
+            outs.remove(&conn);
+            p.connection_closed(conn);
+        }
+        Input::FourLetter { word, peer, reply } => {
+            let ctx = commands::Ctx { p, cfg, started, asking: Some(&peer), quorum };
+            let _ = reply.send(commands::four_letter(&ctx, word));
+        }
+        Input::Admin { name, reply } => {
+            let _ = reply.send(commands::admin(&commands::Ctx { p, cfg, started, asking: None, quorum }, &name));
+        }
+    }
+}
+
+/// Hands the processor's output to the connections; a client that does not read is closed.
+pub(crate) fn deliver(out: Vec<Out>, outs: &mut HashMap<ConnId, mpsc::Sender<Vec<u8>>>, p: &mut Processor) {
+    for o in out {
+        match o {
+            Out::Frame(conn, frame) => {
+                if let Some(tx) = outs.get(&conn) {
+                    if tx.try_send(frame).is_err() {
+                        tracing::warn!(conn, "client is not reading its replies; closing its connection");
+                        outs.remove(&conn);
+                        p.connection_closed(conn);
+                    }
+                }
+            }
+            Out::Close(conn) => {
+                outs.remove(&conn);
+                p.connection_closed(conn);
+            }
+        }
+    }
 }

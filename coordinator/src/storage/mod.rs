@@ -123,18 +123,22 @@ fn scan_log(path: &Path) -> Result<Scan, StorageError> {
     Ok(Scan { records, valid_len: pos as u64, bad: None })
 }
 
-/// A new log file, created whole: the header goes into a temporary file that is renamed into
-/// place, so a crash never leaves a log file without its header.
-fn new_log_file(dir: &Path, first_zxid: i64) -> Result<(File, PathBuf), StorageError> {
-    let path = dir.join(format!("log.{first_zxid:x}"));
-    let tmp = dir.join(format!(".log.{first_zxid:x}.tmp"));
+/// A new log file `<dir>/<name>` holding only its header (magic, format version), created whole:
+/// written to a temporary file renamed into place, so a crash never leaves a headerless log.
+pub(crate) fn create_log_file(dir: &Path, name: &str, magic: &[u8; 4], version: u32) -> Result<(File, PathBuf), StorageError> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
     let mut f = OpenOptions::new().create(true).truncate(true).write(true).open(&tmp).map_err(io_err("create", &tmp))?;
-    f.write_all(LOG_MAGIC).map_err(io_err("write", &tmp))?;
-    f.write_all(&FORMAT_VERSION.to_be_bytes()).map_err(io_err("write", &tmp))?;
+    f.write_all(magic).map_err(io_err("write", &tmp))?;
+    f.write_all(&version.to_be_bytes()).map_err(io_err("write", &tmp))?;
     f.sync_all().map_err(io_err("sync", &tmp))?;
     fs::rename(&tmp, &path).map_err(io_err("rename", &path))?;
     sync_dir(dir);
     Ok((f, path))
+}
+
+fn new_log_file(dir: &Path, first_zxid: i64) -> Result<(File, PathBuf), StorageError> {
+    create_log_file(dir, &format!("log.{first_zxid:x}"), LOG_MAGIC, FORMAT_VERSION)
 }
 
 impl Storage {

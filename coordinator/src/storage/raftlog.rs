@@ -15,7 +15,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::{io_err, list, sync_dir, StorageError};
+use super::{create_log_file, io_err, list, sync_dir, StorageError};
 use crate::consensus::{Entry, HardState};
 
 const MAGIC: &[u8; 4] = b"STRR";
@@ -80,17 +80,8 @@ fn scan(path: &Path) -> Result<Scanned, StorageError> {
     Ok(Scanned { entries, valid_len: pos as u64, bad: None })
 }
 
-/// A new log file, created whole (header written to a temporary file renamed into place).
 fn new_file(dir: &Path, first: u64) -> Result<(File, PathBuf), StorageError> {
-    let path = dir.join(format!("raft.{first:x}"));
-    let tmp = dir.join(format!(".raft.{first:x}.tmp"));
-    let mut f = OpenOptions::new().create(true).truncate(true).write(true).open(&tmp).map_err(io_err("create", &tmp))?;
-    f.write_all(MAGIC).map_err(io_err("write", &tmp))?;
-    f.write_all(&FORMAT_VERSION.to_be_bytes()).map_err(io_err("write", &tmp))?;
-    f.sync_all().map_err(io_err("sync", &tmp))?;
-    fs::rename(&tmp, &path).map_err(io_err("rename", &path))?;
-    sync_dir(dir);
-    Ok((f, path))
+    create_log_file(dir, &format!("raft.{first:x}"), MAGIC, FORMAT_VERSION)
 }
 
 fn read_state(path: &Path) -> Result<HardState, StorageError> {
