@@ -85,30 +85,24 @@ pub fn target(current: &[ServerLine], joining: &str, leaving: &str, new_members:
     Ok(next)
 }
 
-/// Steps from `current` to `target`, each adding or removing exactly one voter (a changed
-/// address is a removal and an addition): additions first, so the ensemble never shrinks below
-/// what both ends need. The last step is `target` itself.
+/// Steps from `current` to `target`, each adding or removing at most one voter: additions
+/// first, so the ensemble never shrinks below what both ends need. Voters are ids: a member
+/// whose line changes (addresses, client port) stays a voter and carries its new line from the
+/// first step on. A request that changes no voter is one step (a new config version, as
+/// ZooKeeper gives even an unchanged member list). The last step is `target` itself.
 pub fn steps(current: &[ServerLine], target: &[ServerLine]) -> Vec<Vec<ServerLine>> {
-    let mut at: Vec<ServerLine> = current.to_vec();
+    let mut at: Vec<ServerLine> = current.iter().map(|c| target.iter().find(|t| t.id == c.id).unwrap_or(c).clone()).collect();
     let mut out = Vec::new();
-    // Members whose line changes go out first, then come back with the new line.
-    let changed: Vec<i64> = target.iter().filter(|t| at.iter().any(|c| c.id == t.id && c != *t)).map(|t| t.id).collect();
-    let joining: Vec<ServerLine> = target.iter().filter(|t| !at.iter().any(|c| c.id == t.id)).cloned().collect();
-    for t in joining {
-        at.push(t);
+    for t in target.iter().filter(|t| !current.iter().any(|c| c.id == t.id)) {
+        at.push(t.clone());
         out.push(sorted(&at));
-    }
-    for id in changed {
-        at.retain(|c| c.id != id);
-        out.push(sorted(&at));
-        if let Some(t) = target.iter().find(|t| t.id == id) {
-            at.push(t.clone());
-            out.push(sorted(&at));
-        }
     }
     let leaving: Vec<i64> = at.iter().filter(|c| !target.iter().any(|t| t.id == c.id)).map(|c| c.id).collect();
     for id in leaving.into_iter().rev() {
         at.retain(|c| c.id != id);
+        out.push(sorted(&at));
+    }
+    if out.is_empty() {
         out.push(sorted(&at));
     }
     out
@@ -160,6 +154,20 @@ mod tests {
             let b: Vec<i64> = w[1].iter().map(|s| s.id).collect();
             assert_eq!(a.len().abs_diff(b.len()), 1, "{a:?} -> {b:?}");
         }
+        // The changed lines of servers 1 and 2 ride with the first step; 1 and 2 never leave.
+        assert_eq!(path.len(), 2);
+        assert!(path.iter().all(|c| c.iter().any(|s| s.id == 1) && c.iter().any(|s| s.id == 2)));
+        assert_eq!(path[0].iter().find(|s| s.id == 1).unwrap().client.as_deref(), Some("2181"));
+    }
+
+    #[test]
+    fn same_voters_is_one_step_with_the_new_lines() {
+        let cur = three();
+        assert_eq!(steps(&cur, &cur), vec![cur.clone()]);
+        let readdressed = target(&cur, "server.3=10.0.0.33:3188:3288;2181", "", "").unwrap();
+        let path = steps(&cur, &readdressed);
+        assert_eq!(path, vec![readdressed.clone()]);
+        assert_eq!(path[0][2].host, "10.0.0.33");
     }
 
     #[test]

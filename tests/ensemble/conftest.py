@@ -27,6 +27,7 @@ import ensemble_harness as eh  # noqa: E402
 _STATE = {"binary_dir": None, "ensemble": None, "net": None,
           "failed": False, "figures": []}
 FIGURES_FILE = eh.REPO / "target" / ("ensemble-figures-%s.txt" % eh.target())
+SPARES = 2  # servers 4 and 5, for reconfig 3 -> 5 -> 3
 TEST_TIMEOUT = 300  # seconds, per test (pytest-timeout, when installed)
 
 
@@ -89,13 +90,13 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def ensemble_session():
-    net = eh.Network(3)
+    net = eh.Network(3 + SPARES)
     net.setup()
     _STATE["net"] = net
     binary = None
     if _STATE["binary_dir"]:
         binary = Path(_STATE["binary_dir"]) / "ens-member"
-    ens = eh.Ensemble(net, eh.target(), binary)
+    ens = eh.Ensemble(net, eh.target(), binary, n=3, spares=SPARES)
     _STATE["ensemble"] = ens
     try:
         ens.start_all()
@@ -134,7 +135,7 @@ def ens(ensemble_session, request):
         figure("spurious leader change (no fault injected) in %s"
                % request.node.name, "epoch %s -> %s" % (epoch, ens.epoch()), "")
     ens.close_clients()
-    crashed = [s for s in ens.servers
+    crashed = [s for s in ens.all
                if s.proc is not None and s.proc.poll() is not None]
     if crashed:
         _STATE["last_failed"] = True
@@ -179,7 +180,9 @@ def pytest_runtest_makereport(item, call):
                     "the leader epoch went from %s to %s during this test, "
                     "which injects no fault" % (item.ens_epoch, now))))
         if ens is not None:
-            for s in ens.servers:
+            for s in ens.all:
+                if not s.log_path.exists():
+                    continue
                 rep.sections.append(("%s log tail (%s)" % (s, s.log_path),
                                      s.log_tail(80)))
 

@@ -235,11 +235,26 @@ class Server:
             # a server this far behind is sent a snapshot, not the log
             "commitLogCount=200",
             "preAllocSize=1024",
+            # dynamic reconfiguration (3 -> 5 -> 3); ZooKeeper refuses reconfig
+            # without skipACL unless the client is the super user
+            "reconfigEnabled=true",
+            "skipACL=yes",
         ]
-        for s in self.ens.servers:
+        # A member lists the ensemble; a spare about to join lists the
+        # ensemble and itself, as ZooKeeper's dynamic reconfiguration asks.
+        members = list(self.ens.servers)
+        if self not in members:
+            members.append(self)
+        for s in members:
             lines.append("server.%d=%s:%d:%d" % (s.id, s.peer_ip, QUORUM_PORT,
                                                  ELECTION_PORT))
         self.cfg_path.write_text("\n".join(lines) + "\n")
+
+    def spec(self):
+        """This server's line for a reconfig (`server.N=...;client`)."""
+        return "server.%d=%s:%d:%d:participant;%s:%d" % (
+            self.id, self.peer_ip, QUORUM_PORT, ELECTION_PORT,
+            self.client_ip, CLIENT_PORT)
 
     def _command(self):
         ns = ["ip", "netns", "exec", self.ens.net.ns(self.id)]
@@ -370,22 +385,65 @@ class Server:
 # ----------------------------------------------------------------------
 
 class Ensemble:
-    def __init__(self, net, kind, binary=None, n=3):
+    """`servers` are the members (1..n to begin with); `spares` (n+1..) have
+    a network namespace and join only through reconfig (join/leave)."""
+
+    def __init__(self, net, kind, binary=None, n=3, spares=0):
         self.net = net
         self.kind = kind
         self.binary = binary
         self.base_dir = Path(tempfile.mkdtemp(prefix="ensfault-"))
-        self.servers = []
-        for i in range(1, n + 1):
-            self.servers.append(Server(self, i, self.base_dir))
+        self.n = n
+        self.all = [Server(self, i, self.base_dir)
+                    for i in range(1, n + spares + 1)]
+        self.servers = self.all[:n]
+        self.spares = self.all[n:]
         for s in self.servers:
             s.write_config()
-        self.hosts = ",".join(s.hosts for s in self.servers)
         self._kazoo = []
         self._lock = threading.Lock()
 
     def server(self, sid):
-        return self.servers[sid - 1]
+        return self.all[sid - 1]
+
+    @property
+    def hosts(self):
+        """The connect string of the current members."""
+        return ",".join(s.hosts for s in self.servers)
+
+    # -- membership (dynamic reconfiguration) -------------------------------
+    def start_spare(self, s):
+        """Starts a spare with a fresh data directory and a config listing
+        the members and itself, ready to be added by reconfig."""
+        assert s in self.spares and not s.running
+        shutil.rmtree(s.dir, ignore_errors=True)
+        s.write_config()
+        s.start()
+
+    def joined(self, added):
+        """Records that reconfig made the spares `added` members."""
+        for s in added:
+            self.spares.remove(s)
+            self.servers.append(s)
+        self.servers.sort(key=lambda s: s.id)
+
+    def left(self, removed):
+        """Records that reconfig removed `removed`; stops them and clears
+        their directories (a later join starts from nothing)."""
+        for s in removed:
+            self.servers.remove(s)
+            self.spares.append(s)
+            s.stop()
+            shutil.rmtree(s.dir, ignore_errors=True)
+        self.spares.sort(key=lambda s: s.id)
+
+    def reset_membership(self):
+        """Back to the first n servers as members (after a failed test)."""
+        for s in self.all:
+            if s.proc is not None and s.proc.poll() is None:
+                s.kill()
+        self.servers = self.all[:self.n]
+        self.spares = self.all[self.n:]
 
     def hosts_of(self, servers):
         return ",".join(s.hosts for s in servers)
@@ -396,10 +454,10 @@ class Ensemble:
                 s.start()
 
     def kill_all(self):
-        for s in self.servers:
+        for s in self.all:
             if s.proc is not None and s.proc.poll() is None:
                 s.proc.send_signal(signal.SIGKILL)
-        for s in self.servers:
+        for s in self.all:
             s.kill()
 
     def stop_all(self):
@@ -508,13 +566,15 @@ class Ensemble:
         """Kills everything and starts over with empty data directories."""
         self.close_clients()
         self.kill_all()
+        self.reset_membership()
         self.wipes = getattr(self, "wipes", 0) + 1
         aside = self.base_dir / ("before-wipe-%d" % self.wipes)
         aside.mkdir()
-        for s in self.servers:
+        for s in self.all:
             if s.dir.exists():
                 s.dir.rename(aside / s.dir.name)  # kept for a post-mortem
-            s.write_config()
+            if s in self.servers:
+                s.write_config()
 
 
 # ----------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Test 6: a compare-and-set register under the faults of tests 2 and 3
 (the leader killed and restarted, then the leader cut off and healed, then
-twice the leader cut off and healed as soon as the others elected anew), checked for linearizability with
-lincheck.py.
+twice the leader cut off and healed as soon as the others elected anew),
+then membership changes (3 -> 5, the leader removed, back to the first
+three), checked for linearizability with lincheck.py.
 
 Each client thread loops over two operations on one znode:
 
@@ -162,6 +163,35 @@ def test_cas_register_is_linearizable_through_leader_kill_and_isolation(
             ens.net.heal_peer(ld.id)
             ens.wait_healthy()
             time.sleep(0.5)
+        # membership changes: 3 -> 5, the leader removed (5 -> 4, a new
+        # leader), then the first three again (4 -> 3: the removed server
+        # back from an empty directory, 4 and 5 out)
+        marks["grow"] = time.monotonic()
+        admin = ens.client()
+        four, five = ens.spares[:2]
+        for s in (four, five):
+            ens.start_spare(s)
+        admin.reconfig(joining="%s,%s" % (four.spec(), five.spec()),
+                       leaving=None, new_members=None)
+        ens.joined([four, five])
+        ens.wait_healthy()
+        time.sleep(1)
+        marks["remove-leader"] = time.monotonic()
+        ld = ens.leader()
+        admin.retry(admin.reconfig, joining=None, leaving=str(ld.id),
+                    new_members=None)
+        ens.left([ld])
+        ens.wait_healthy()
+        time.sleep(1)
+        marks["back-to-three"] = time.monotonic()
+        ens.start_spare(ld)
+        first_three = [ens.server(i) for i in (1, 2, 3)]
+        admin.retry(admin.reconfig, joining=None, leaving=None,
+                    new_members=",".join(s.spec() for s in first_three))
+        ens.left([four, five])
+        ens.joined([ld])
+        ens.wait_healthy()
+        time.sleep(1)
         marks["end"] = time.monotonic()
 
     history = [op for w in workers for op in w.history]
@@ -172,7 +202,8 @@ def test_cas_register_is_linearizable_through_leader_kill_and_isolation(
     dropped = sum(w.dropped_reads for w in workers)
     # not vacuous: operations succeeded in every phase
     for a, b in (("kill", "restarted"), ("restarted", "cut"), ("cut", "heal"),
-                 ("heal", "flap"), ("flap", "end")):
+                 ("heal", "flap"), ("flap", "grow"), ("grow", "remove-leader"),
+                 ("remove-leader", "back-to-three"), ("back-to-three", "end")):
         n = sum(1 for o in cas_ok if marks[a] < o.invoke < marks[b])
         assert n > 0, "no successful cas between %s and %s" % (a, b)
     assert len(reads) >= 50 and len(cas_ok) >= 50 and len(cas_fail) >= 10

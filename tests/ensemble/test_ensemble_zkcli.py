@@ -68,3 +68,38 @@ def test_zkcli_creates_and_reads_before_and_after_leader_failover(
         c.sync(after)
         assert c.get(base)[0] == b"before"
         assert c.get(after)[0] == b"after"
+
+
+def config_ids(lines):
+    return sorted(int(ln.split("=", 1)[0][len("server."):])
+                  for ln in lines if ln.startswith("server."))
+
+
+def test_zkcli_reconfig_add_remove_members(ens, record_figure):
+    """zkCli's three reconfig forms: -add two spares, -remove one, -members
+    back to the first three; `config` shows each membership."""
+    four, five = ens.spares[:2]
+    for s in (four, five):
+        ens.start_spare(s)
+    rc, out = zkcli(ens.hosts, "reconfig", "-add",
+                    "%s,%s" % (four.spec(), five.spec()))
+    assert rc == 0 and "Committed new configuration:" in out, out
+    assert config_ids(out) == [1, 2, 3, 4, 5], out
+    ens.joined([four, five])
+    ens.wait_healthy()
+
+    rc, out = zkcli(ens.hosts, "reconfig", "-remove", "5")
+    assert rc == 0 and config_ids(out) == [1, 2, 3, 4], out
+    ens.left([five])
+    ens.wait_healthy()
+
+    first = [ens.server(i) for i in (1, 2, 3)]
+    rc, out = zkcli(ens.hosts, "reconfig", "-members",
+                    ",".join(s.spec() for s in first))
+    assert rc == 0 and config_ids(out) == [1, 2, 3], out
+    ens.left([four])
+    ens.wait_healthy()
+    # every member shows the membership it now has
+    for s in ens.servers:
+        rc, out = zkcli(s.hosts, "config")
+        assert rc == 0 and config_ids(out) == [1, 2, 3], (s, out)

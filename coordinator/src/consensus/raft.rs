@@ -45,6 +45,16 @@ struct Progress {
     snap_wait: u32,
 }
 
+/// A removed server the leader still replicates to.
+#[derive(Debug, Clone, Copy)]
+struct Leaving {
+    /// The membership entry that removed it.
+    index: u64,
+    /// Ticks since the removal, and since it held that entry committed.
+    age: u32,
+    done: u32,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum ProposeError {
     NotLeader { leader: Option<NodeId> },
@@ -78,6 +88,9 @@ pub struct Raft {
     timeout: u32,
     votes: BTreeMap<NodeId, bool>,
     progress: BTreeMap<NodeId, Progress>,
+    /// On the leader: servers a membership change removed, still sent the log until they have
+    /// the committed entry that removed them (so they apply it and answer their clients).
+    leaving: BTreeMap<NodeId, Leaving>,
     // Not yet handed out in a Ready:
     msgs: Vec<(NodeId, NodeId, Message)>,
     hs_sent: HardState,
@@ -116,6 +129,7 @@ impl Raft {
             timeout: 0,
             votes: BTreeMap::new(),
             progress: BTreeMap::new(),
+            leaving: BTreeMap::new(),
             msgs: Vec::new(),
             hs_sent: hs,
             unstable_from: next,
@@ -212,14 +226,21 @@ impl Raft {
         if self.role == Role::Leader {
             let next = self.last_index() + 1;
             let peers = self.peers();
-            self.progress.retain(|id, _| peers.contains(id));
+            let index = self.conf_index;
+            for id in self.progress.keys().filter(|id| !peers.contains(id)) {
+                self.leaving.entry(*id).or_insert(Leaving { index, age: 0, done: 0 });
+            }
+            self.leaving.retain(|id, _| !peers.contains(id));
+            let leaving = &self.leaving;
+            self.progress.retain(|id, _| peers.contains(id) || leaving.contains_key(id));
             for p in peers {
                 self.progress.entry(p).or_insert(Progress { next, matched: 0, active: true, snap_wait: 0 });
             }
         }
     }
 
-    /// A membership change, on the leader: adds or removes one voter. Its index on success.
+    /// A membership change, on the leader: adds or removes at most one voter (an entry that
+    /// keeps the voters carries new addresses). Its index on success.
     pub fn propose_conf(&mut self, voters: Vec<NodeId>, data: Vec<u8>) -> Result<u64, ProposeError> {
         if self.role != Role::Leader {
             return Err(ProposeError::NotLeader { leader: self.leader });
@@ -230,7 +251,7 @@ impl Raft {
         let new = sorted(voters);
         let added = new.iter().filter(|v| !self.voters.contains(v)).count();
         let removed = self.voters.iter().filter(|v| !new.contains(v)).count();
-        if added + removed != 1 || new.is_empty() {
+        if added + removed > 1 || new.is_empty() {
             return Err(ProposeError::NotOneStep);
         }
         debug_assert_eq!(parse_conf(&data).map(|(v, _)| sorted(v)), Some(new.clone()));
@@ -287,6 +308,7 @@ impl Raft {
         self.role = Role::Follower;
         self.leader = leader;
         self.votes.clear();
+        self.leaving.clear();
         self.reset_timeout();
     }
 
@@ -328,6 +350,7 @@ impl Raft {
         self.elapsed = 0;
         let next = self.last_index() + 1;
         self.progress = self.peers().into_iter().map(|p| (p, Progress { next, matched: 0, active: true, snap_wait: 0 })).collect();
+        self.leaving.clear();
         // An entry of the new term, so that earlier terms' entries can commit.
         self.append_local(Vec::new());
         self.broadcast_append();
@@ -378,7 +401,8 @@ impl Raft {
     }
 
     fn broadcast_append(&mut self) {
-        for p in self.peers() {
+        let to: Vec<NodeId> = self.progress.keys().copied().collect();
+        for p in to {
             self.send_append(p);
         }
     }
@@ -426,7 +450,8 @@ impl Raft {
         if self.role != Role::Leader {
             return;
         }
-        let mut matched: Vec<u64> = self.progress.values().map(|p| p.matched).collect();
+        let voters = &self.voters;
+        let mut matched: Vec<u64> = self.progress.iter().filter(|(id, _)| voters.contains(id)).map(|(_, p)| p.matched).collect();
         if self.is_voter() {
             matched.push(self.last_index());
         }
@@ -454,12 +479,14 @@ impl Raft {
                 for p in self.progress.values_mut() {
                     p.snap_wait = p.snap_wait.saturating_sub(1);
                 }
+                self.tick_leaving();
                 if self.elapsed.is_multiple_of(self.cfg.heartbeat_ticks.max(1)) {
                     self.broadcast_append();
                 }
                 if self.elapsed >= self.cfg.election_ticks {
                     // Check quorum: a leader that has not heard from a majority steps down.
-                    let active = self.is_voter() as usize + self.progress.values().filter(|p| p.active).count();
+                    let voters = &self.voters;
+                    let active = self.is_voter() as usize + self.progress.iter().filter(|(id, p)| p.active && voters.contains(id)).count();
                     for p in self.progress.values_mut() {
                         p.active = false;
                     }
@@ -475,6 +502,28 @@ impl Raft {
                     self.campaign(true);
                 }
             }
+        }
+    }
+
+    /// Stops replicating to a removed server a few heartbeats after it holds its removal
+    /// committed (the heartbeats carry the commit index), or long after the removal when it
+    /// never answers.
+    fn tick_leaving(&mut self) {
+        let (commit, hb, limit) = (self.commit, self.cfg.heartbeat_ticks.max(1), self.cfg.election_ticks.max(1) * 10);
+        let progress = &self.progress;
+        let mut gone = Vec::new();
+        for (id, l) in self.leaving.iter_mut() {
+            l.age += 1;
+            if commit >= l.index && progress.get(id).is_some_and(|p| p.matched >= l.index) {
+                l.done += 1;
+            }
+            if l.done > 3 * hb || l.age > limit {
+                gone.push(*id);
+            }
+        }
+        for id in gone {
+            self.leaving.remove(&id);
+            self.progress.remove(&id);
         }
     }
 
@@ -733,7 +782,7 @@ impl Raft {
 
     /// On the leader: each follower's matched index.
     pub fn follower_matched(&self) -> Vec<(NodeId, u64)> {
-        self.progress.iter().map(|(id, p)| (*id, p.matched)).collect()
+        self.progress.iter().filter(|(id, _)| !self.leaving.contains_key(id)).map(|(id, p)| (*id, p.matched)).collect()
     }
 
     /// The effective voters, as a set.

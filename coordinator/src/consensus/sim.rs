@@ -570,3 +570,49 @@ fn figure_8_an_earlier_terms_entry_is_not_committed_by_counting() {
     assert_eq!(c.raft(5).role, Role::Leader);
     assert!(c.raft(5).commit >= 2);
 }
+
+/// A removed server is sent the log until it holds the committed entry that removed it (it
+/// applies the change and answers the client that asked for it), then no more.
+#[test]
+fn a_removed_server_learns_its_removal_then_hears_nothing() {
+    let cfg = |id| Config { id, voters: vec![1, 2, 3], election_ticks: 10, heartbeat_ticks: 2, retry_ticks: 10, max_batch: 64, max_bytes: 1 << 20, seed: id };
+    let mut nodes: BTreeMap<NodeId, Raft> = (1..=3).map(|id| (id, Raft::restore(cfg(id), HardState::default(), vec![]))).collect();
+    let mut applied: BTreeMap<NodeId, Vec<u64>> = BTreeMap::new();
+    let mut to_removed_after = 0;
+    let mut conf = None;
+    for round in 0..400 {
+        let mut net = Vec::new();
+        for (id, r) in nodes.iter_mut() {
+            r.tick();
+            let ready = r.ready();
+            net.extend(ready.messages);
+            applied.entry(*id).or_default().extend(ready.committed.iter().map(|e| e.index));
+        }
+        // Deliver everything until quiet (a reliable network).
+        while !net.is_empty() {
+            for (from, to, m) in std::mem::take(&mut net) {
+                if conf.is_some_and(|c: u64| applied[&3].contains(&c)) && to == 3 && round > 200 {
+                    to_removed_after += 1;
+                }
+                let r = nodes.get_mut(&to).unwrap();
+                r.step(from, m);
+                let ready = r.ready();
+                net.extend(ready.messages);
+                applied.entry(to).or_default().extend(ready.committed.iter().map(|e| e.index));
+            }
+        }
+        if round == 100 {
+            let leader = *nodes.iter().find(|(_, r)| r.role == Role::Leader).expect("a leader").0;
+            assert_ne!(leader, 3, "server 3 has the highest id but no head start; pick another seed if it leads");
+            let r = nodes.get_mut(&leader).unwrap();
+            conf = Some(r.propose_conf(vec![1, 2], conf_entry(&[1, 2], b"remove 3")).expect("the change"));
+        }
+    }
+    let c = conf.expect("the change was proposed");
+    for id in 1..=3 {
+        assert!(applied[&id].contains(&c), "server {id} never applied its removal at {c}");
+    }
+    assert_eq!(to_removed_after, 0, "the leader still sends to the removed server long after");
+    let leader = nodes.values().find(|r| r.role == Role::Leader).expect("a leader");
+    assert_eq!(leader.follower_matched().len(), 1, "only server 3's fellow member is a follower");
+}

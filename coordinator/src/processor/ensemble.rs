@@ -356,9 +356,7 @@ impl Processor {
         if self.role != Role::Leader {
             return Err(ErrorCode::Unimplemented);
         }
-        if !self.limits.skip_acl {
-            super::prep::require(&self.tree, membership::CONFIG_NODE, crate::proto::codes::perm::WRITE, who)?;
-        }
+        super::prep::require(&self.tree, membership::CONFIG_NODE, crate::proto::codes::perm::WRITE, who)?;
         if self.reconfig_busy {
             return Err(ErrorCode::ReconfigInProgress);
         }
@@ -374,11 +372,7 @@ impl Processor {
             tracing::info!(error = %e, "refusing reconfig");
             ErrorCode::BadArguments
         })?;
-        let steps = membership::steps(&current, &target);
-        if steps.is_empty() {
-            return Err(ErrorCode::BadArguments);
-        }
-        Ok(steps)
+        Ok(membership::steps(&current, &target))
     }
 
     /// The text of /zookeeper/config.

@@ -542,7 +542,7 @@ impl Processor {
     /// answers it.
     #[allow(clippy::too_many_arguments)]
     fn handle_write(&mut self, reply_to: Option<ConnId>, auth: &[Id], addr: Option<IpAddr>, session_id: i64, h: RequestHeader, req: Request, now: i64) {
-        let who = Caller { session_id, auth, addr };
+        let who = Caller { session_id, auth, addr, skip_acl: self.limits.skip_acl };
         let reply = |p: &mut Processor, frame: Vec<u8>| {
             if let Some(c) = reply_to {
                 p.send(c, frame);

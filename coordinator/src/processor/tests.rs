@@ -130,6 +130,35 @@ fn noauth_without_digest_and_allowed_with_it() {
 }
 
 #[test]
+fn skip_acl_lets_every_request_through_and_keeps_the_acl() {
+    for skip in [false, true] {
+        let mut p = Processor::new(DataTree::new(), Limits { skip_acl: skip, ..limits() }, 0);
+        p.connection_opened(1, "127.0.0.1".parse().unwrap(), "127.0.0.1:5".into());
+        let mut w = Writer::new();
+        w.int(0).long(0).int(10_000).long(0).buffer(&[0; 16]).boolean(false);
+        p.connect(1, &w.buf, 0);
+        p.take_batch();
+        let mut w = Writer::new();
+        w.int(1).int(op::CREATE).ustring("/s").buffer(b"");
+        let acl = vec![Acl { perms: 31, id: crate::proto::records::Id { scheme: "digest".into(), id: crate::tree::acl::digest("u:p") } }];
+        write_acls(&mut w, &acl);
+        w.int(0);
+        p.request(1, &w.buf, 10);
+        let mut g = Writer::new();
+        g.int(2).int(op::GET_DATA).ustring("/s").boolean(false);
+        p.request(1, &g.buf, 10);
+        let mut s = Writer::new();
+        s.int(3).int(op::SET_DATA).ustring("/s").buffer(b"x").int(-1);
+        p.request(1, &s.buf, 10);
+        p.request(1, &create_req(4, op::CREATE, "/s/c", 0), 10);
+        let hs = headers(&p.take_batch(), 1);
+        let want = if skip { vec![0; 4] } else { vec![0, ErrorCode::NoAuth.code(), ErrorCode::NoAuth.code(), ErrorCode::NoAuth.code()] };
+        assert_eq!(hs.iter().map(|h| h.2).collect::<Vec<_>>(), want, "skipACL={skip}");
+        assert_eq!(*p.tree.get("/s").unwrap().acl, acl, "the ACL itself is kept");
+    }
+}
+
+#[test]
 fn expired_session_loses_ephemerals_and_resume_is_refused() {
     let mut p = connected();
     p.request(1, &create_req(1, op::CREATE, "/eph", 1), 10);

@@ -64,7 +64,7 @@ pub async fn run(
         tracing::warn!("{w}");
     }
     if cfg.skip_acl {
-        tracing::warn!("skipACL=yes: strom-coordinator skips the ACL check of reconfig only; other requests still check ACLs");
+        tracing::warn!("skipACL=yes: every ACL check is skipped, as in ZooKeeper");
     }
     let is_ensemble = cfg.servers.len() > 1;
     let (store, tree) = if is_ensemble {
