@@ -21,6 +21,7 @@ pub struct Broker {
     pub cluster: Arc<Cluster>,
     pub logs: Arc<LogManager>,
     pub groups: Arc<GroupCoordinator>,
+    pub replicas: crate::replication::ReplicaManager,
     producer_ids: tokio::sync::Mutex<(i64, i64)>,
 }
 
@@ -31,7 +32,8 @@ pub fn err(e: ResponseError) -> i16 {
 
 impl Broker {
     pub fn new(config: Arc<BrokerConfig>, cluster: Arc<Cluster>, logs: Arc<LogManager>, groups: Arc<GroupCoordinator>) -> Arc<Broker> {
-        Arc::new(Broker { config, cluster, logs, groups, producer_ids: tokio::sync::Mutex::new((0, -1)) })
+        let replicas = crate::replication::ReplicaManager::new(config.broker_id);
+        Arc::new(Broker { config, cluster, logs, groups, replicas, producer_ids: tokio::sync::Mutex::new((0, -1)) })
     }
 
     pub fn id(&self) -> i32 {
@@ -71,8 +73,9 @@ impl Broker {
         }
     }
 
-    /// Replica manager: opens logs for partitions assigned here, applies config changes, removes
-    /// logs of deleted topics, and tells the group coordinator which offsets partitions it leads.
+    /// Replica manager: opens logs for partitions assigned here, leads or follows each as the
+    /// partition state says, applies config changes, removes logs of deleted topics, and tells
+    /// the group coordinator which offsets partitions it leads.
     pub fn sync_with_cluster(&self) {
         let snap = self.snapshot();
         let me = self.id();
@@ -83,8 +86,16 @@ impl Broker {
                     continue;
                 }
                 let tp = TopicPartition::new(t.name.clone(), i as i32);
-                if let Err(e) = self.logs.get_or_create(&tp, || cfg.clone(), &uuid_to_string(&t.id)) {
-                    tracing::error!(partition = %tp, error = %e, "cannot open log");
+                match self.logs.get_or_create(&tp, || cfg.clone(), &uuid_to_string(&t.id)) {
+                    Ok(log) => {
+                        if p.leader == me {
+                            let mut l = log.lock().expect("log lock");
+                            self.replicas.become_leader(&tp, &mut l, p.leader_epoch, &p.replicas, &p.isr, p.state_version);
+                        } else {
+                            self.replicas.become_follower(&tp, p.leader, p.leader_epoch);
+                        }
+                    }
+                    Err(e) => tracing::error!(partition = %tp, error = %e, "cannot open log"),
                 }
             }
             self.logs.set_config(&t.name, &cfg);
@@ -95,6 +106,7 @@ impl Broker {
                 Some(t) => usize::try_from(tp.partition).ok().and_then(|i| t.partitions.get(i)).is_none_or(|p| !p.replicas.contains(&me)),
             };
             if gone {
+                self.replicas.forget(&tp);
                 if let Err(e) = self.logs.delete(&tp) {
                     tracing::error!(partition = %tp, error = %e, "failed to delete log");
                 }
@@ -106,6 +118,40 @@ impl Broker {
             .map(|t| t.partitions.iter().enumerate().filter(|(_, p)| p.leader == me).map(|(i, _)| i as i32).collect())
             .unwrap_or_default();
         self.groups.set_led_partitions(&led, self);
+    }
+
+    /// As a partition leader, every `replica.lag.time.max.ms / 4`: followers that lag leave the
+    /// ISR and followers that caught up join it, each change committed to the coordinator
+    /// (conditionally on the state znode's version) before it counts. Runs forever.
+    pub async fn maintain_isr(self: Arc<Self>) {
+        let lag = self.config.replica_lag_time_max_ms;
+        let every = std::time::Duration::from_millis((lag / 4).clamp(50, 5_000) as u64);
+        loop {
+            tokio::time::sleep(every).await;
+            let ends = |tp: &TopicPartition| self.logs.get(tp).map(|l| {
+                let l = l.lock().expect("log lock");
+                (l.next_offset, l.high_watermark)
+            });
+            for c in self.replicas.isr_changes(&ends, lag) {
+                let snap = self.snapshot();
+                let controller_epoch = snap.topics.get(&c.tp.topic).and_then(|t| t.partitions.get(c.tp.partition as usize)).map_or(snap.controller_epoch, |p| p.controller_epoch);
+                let state = crate::cluster::znodes::PartitionState { controller_epoch, leader: self.id(), version: 1, leader_epoch: c.epoch, isr: c.isr.clone() };
+                match self.cluster.write_isr(&c.tp.topic, c.tp.partition, &state, c.state_version).await {
+                    Ok(version) => {
+                        if let Some(log) = self.logs.get(&c.tp) {
+                            let advanced = self.replicas.isr_committed(&c, version, &mut log.lock().expect("log lock"));
+                            if advanced {
+                                self.logs.notify_appended();
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::info!(partition = %c.tp, isr = ?c.isr, error = %e, "ISR change not committed");
+                        self.replicas.isr_failed(&c);
+                    }
+                }
+            }
+        }
     }
 
     /// Next producer id, reserving blocks of 1000 in the coordinator.

@@ -5,6 +5,7 @@
 //! - `log`: partition logs in Kafka's on-disk format (pure batch parsing, segments, retention);
 //! - `group`: consumer groups (pure state machine, offsets records, coordinator);
 //! - `cluster`: metadata in the coordinator in Kafka's ZooKeeper layout;
+//! - `replication`: leaders and followers per partition, ISR, high watermark (Kafka's replica manager);
 //! - `server`: tokio listeners and connections.
 
 pub mod broker;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod group;
 pub mod handlers;
 pub mod log;
+pub mod replication;
 pub mod server;
 pub mod wire;
 

@@ -11,6 +11,16 @@ pub struct PartitionInfo {
     pub leader: i32,
     pub leader_epoch: i32,
     pub isr: Vec<i32>,
+    /// The controller epoch recorded with the state, and the state znode's version (-1: no
+    /// state znode yet).
+    pub controller_epoch: i32,
+    pub state_version: i32,
+}
+
+impl PartitionInfo {
+    pub fn state(&self) -> super::znodes::PartitionState {
+        super::znodes::PartitionState { controller_epoch: self.controller_epoch, leader: self.leader, version: 1, leader_epoch: self.leader_epoch, isr: self.isr.clone() }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -27,6 +37,8 @@ pub struct Snapshot {
     pub topics: BTreeMap<String, Arc<TopicInfo>>,
     pub controller: i32,
     pub controller_epoch: i32,
+    /// Version of the `/controller_epoch` znode: the controller's writes check it.
+    pub controller_epoch_version: i32,
     pub cluster_id: String,
 }
 

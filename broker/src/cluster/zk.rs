@@ -54,6 +54,8 @@ pub struct Cluster {
     changed: watch::Sender<u64>,
     /// Serializes reloads so a stale reload never overwrites a newer one.
     reload_lock: Mutex<()>,
+    /// As controller: brokers in controlled shutdown.
+    pub shutting_down: std::sync::Mutex<std::collections::BTreeSet<i32>>,
 }
 
 impl Cluster {
@@ -92,6 +94,7 @@ impl Cluster {
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             changed: watch::channel(0).0,
             reload_lock: Mutex::new(()),
+            shutting_down: std::sync::Mutex::new(Default::default()),
         });
         let id = cluster.cluster_id().await?;
         cluster.snapshot.write().expect("snapshot lock").clone_from(&Arc::new(Snapshot { cluster_id: id, controller: -1, ..Default::default() }));
@@ -137,7 +140,7 @@ impl Cluster {
             host: plain.map(|l| l.host.clone()),
             version: 5,
             timestamp: crate::log::segment::now_ms().to_string(),
-            rack: None,
+            rack: c.broker_rack.clone(),
         }
     }
 
@@ -161,7 +164,74 @@ impl Cluster {
         }
         tracing::info!(broker_id = self.config.broker_id, "registered in the coordinator");
         self.elect().await;
-        self.reload().await
+        self.reload().await?;
+        self.control().await;
+        Ok(())
+    }
+
+    /// The controller's pass over every partition (only on the controller): leaders for
+    /// partitions whose leader died or is shutting down, dead replicas out of ISRs
+    /// (`controller::elect`). The writes are one transaction that also checks the version of
+    /// `/controller_epoch`, so a controller that was replaced (its epoch bumped by the next)
+    /// changes nothing, and each state's version, so a concurrent ISR change by a leader is
+    /// not overwritten (the pass runs again on the next change).
+    pub async fn control(&self) {
+        for _ in 0..3 {
+            let snap = self.snapshot();
+            if snap.controller != self.config.broker_id {
+                return;
+            }
+            let brokers = super::controller::Brokers { live: snap.brokers.keys().copied().collect(), shutting_down: self.shutting_down.lock().expect("shutting_down").clone() };
+            let mut writes = Vec::new();
+            for t in snap.topics.values() {
+                let unclean = t.config.get("unclean.leader.election.enable").map_or(self.config.unclean_leader_election_enable, |v| v == "true");
+                for (i, p) in t.partitions.iter().enumerate() {
+                    if p.state_version < 0 {
+                        continue;
+                    }
+                    if let Some(next) = super::controller::elect(&p.replicas, &p.state(), &brokers, unclean, snap.controller_epoch) {
+                        tracing::info!(topic = %t.name, partition = i, leader = next.leader, leader_epoch = next.leader_epoch, isr = ?next.isr, "controller: new partition state");
+                        writes.push((t.name.clone(), i as i32, next, p.state_version));
+                    }
+                }
+            }
+            if writes.is_empty() {
+                return;
+            }
+            match self.write_states(&writes, snap.controller_epoch_version).await {
+                Ok(()) => {
+                    let _ = self.reload().await;
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "controller: partition state update refused; reloading");
+                    let _ = self.reload().await;
+                }
+            }
+        }
+    }
+
+    /// Writes partition states as the controller, fenced by `/controller_epoch`'s version.
+    pub async fn write_states(&self, writes: &[(String, i32, PartitionState, i32)], epoch_version: i32) -> Result<(), ClusterError> {
+        let c = self.client().await;
+        for chunk in writes.chunks(200) {
+            let mut w = c.new_multi_writer();
+            let add = |r: Result<(), zk::Error>| r.map_err(ctx("build the partition state transaction"));
+            add(w.add_check_version(CONTROLLER_EPOCH, epoch_version))?;
+            for (t, p, st, version) in chunk {
+                add(w.add_set_data(&state_path(t, *p), &serde_json::to_vec(st).expect("json"), Some(*version)))?;
+            }
+            w.commit().await.map_err(|e| ctx("write partition states")(e.into()))?;
+        }
+        Ok(())
+    }
+
+    /// A leader's ISR change: the state znode rewritten only if still at `expected_version`
+    /// (no leader change or other ISR change since). Returns the new version.
+    pub async fn write_isr(&self, topic: &str, partition: i32, state: &PartitionState, expected_version: i32) -> Result<i32, ClusterError> {
+        let c = self.client().await;
+        let stat = c.set_data(&state_path(topic, partition), &serde_json::to_vec(state).expect("json"), Some(expected_version)).await.map_err(ctx(format!("update the ISR of {topic}-{partition}")))?;
+        Ok(stat.version)
     }
 
     /// Tries to become controller: creates `/controller` and bumps `/controller_epoch`.
@@ -225,9 +295,9 @@ impl Cluster {
             Ok((d, _)) => serde_json::from_slice::<ControllerRecord>(&d).map(|r| r.brokerid).unwrap_or(-1),
             Err(_) => -1,
         };
-        let controller_epoch = match c.get_data(CONTROLLER_EPOCH).await {
-            Ok((d, _)) => String::from_utf8_lossy(&d).trim().parse().unwrap_or(0),
-            Err(_) => 0,
+        let (controller_epoch, controller_epoch_version) = match c.get_data(CONTROLLER_EPOCH).await {
+            Ok((d, st)) => (String::from_utf8_lossy(&d).trim().parse().unwrap_or(0), st.version),
+            Err(_) => (0, -1),
         };
         let names = c.list_children(TOPICS).await.map_err(ctx("list /brokers/topics"))?;
         let loaded = futures::future::join_all(names.iter().map(|t| self.load_topic(&c, t, controller == self.config.broker_id, controller_epoch))).await;
@@ -242,7 +312,7 @@ impl Cluster {
             }
         }
         let cluster_id = self.snapshot().cluster_id.clone();
-        *self.snapshot.write().expect("snapshot lock") = Arc::new(Snapshot { brokers, topics, controller, controller_epoch, cluster_id });
+        *self.snapshot.write().expect("snapshot lock") = Arc::new(Snapshot { brokers, topics, controller, controller_epoch, controller_epoch_version, cluster_id });
         self.changed.send_modify(|g| *g = g.wrapping_add(1));
         Ok(())
     }
@@ -276,20 +346,25 @@ impl Cluster {
         let mut partitions = Vec::with_capacity(replicas.len());
         for ((p, reps), st) in replicas.iter().zip(states) {
             let state = match st {
-                Ok((d, _)) => serde_json::from_slice::<PartitionState>(&d).ok(),
+                Ok((d, stat)) => serde_json::from_slice::<PartitionState>(&d).ok().map(|s| (s, stat.version)),
                 Err(_) => None,
             };
-            let state = match state {
+            let (state, state_version) = match state {
                 Some(s) => s,
                 None if is_controller && !reps.is_empty() => {
-                    let s = PartitionState { controller_epoch, leader: reps[0], version: 1, leader_epoch: 0, isr: vec![reps[0]] };
+                    // Written by a tool that creates only the assignment (as Kafka's admin
+                    // scripts did): the controller starts the partition with every replica in
+                    // sync, as Kafka's does for a new partition.
+                    let s = PartitionState { controller_epoch, leader: reps[0], version: 1, leader_epoch: 0, isr: reps.clone() };
                     let _ = c.mkdir(&partition_path(t, *p), &persistent()).await;
-                    let _ = c.create(&state_path(t, *p), &serde_json::to_vec(&s).expect("json"), &persistent()).await;
-                    s
+                    match c.create(&state_path(t, *p), &serde_json::to_vec(&s).expect("json"), &persistent()).await {
+                        Ok(_) => (s, 0),
+                        Err(_) => (PartitionState { controller_epoch, leader: -1, version: 1, leader_epoch: -1, isr: vec![] }, -1),
+                    }
                 }
-                None => PartitionState { controller_epoch, leader: -1, version: 1, leader_epoch: -1, isr: vec![] },
+                None => (PartitionState { controller_epoch, leader: -1, version: 1, leader_epoch: -1, isr: vec![] }, -1),
             };
-            partitions.push(PartitionInfo { replicas: reps.clone(), leader: state.leader, leader_epoch: state.leader_epoch, isr: state.isr });
+            partitions.push(PartitionInfo { replicas: reps.clone(), leader: state.leader, leader_epoch: state.leader_epoch, isr: state.isr, controller_epoch: state.controller_epoch, state_version });
         }
         let config = match c.get_data(&config_path(t)).await {
             Ok((d, _)) => serde_json::from_slice::<EntityConfig>(&d).map(|e| e.config).unwrap_or_default(),
@@ -342,6 +417,7 @@ impl Cluster {
                 if let Err(e) = self.reload().await {
                     tracing::warn!(error = %e, "metadata reload failed");
                 }
+                self.control().await;
             }
             self.renew_session().await;
         }
@@ -372,7 +448,7 @@ impl Cluster {
         let cfg = serde_json::to_vec(&EntityConfig { version: 1, config: config.clone() }).expect("json");
         let states: Vec<Vec<u8>> = replicas
             .iter()
-            .map(|r| serde_json::to_vec(&PartitionState { controller_epoch: epoch, leader: r[0], version: 1, leader_epoch: 0, isr: vec![r[0]] }).expect("json"))
+            .map(|r| serde_json::to_vec(&PartitionState { controller_epoch: epoch, leader: r[0], version: 1, leader_epoch: 0, isr: r.clone() }).expect("json"))
             .collect();
         let mut w = c.new_multi_writer();
         let opts = persistent();
@@ -415,7 +491,7 @@ impl Cluster {
         for (i, r) in new_replicas.iter().enumerate() {
             let p = (existing + i) as i32;
             a.partitions.insert(p.to_string(), r.clone());
-            let s = serde_json::to_vec(&PartitionState { controller_epoch: epoch, leader: r[0], version: 1, leader_epoch: 0, isr: vec![r[0]] }).expect("json");
+            let s = serde_json::to_vec(&PartitionState { controller_epoch: epoch, leader: r[0], version: 1, leader_epoch: 0, isr: r.clone() }).expect("json");
             add(w.add_create(&partition_path(name, p), b"", &opts))?;
             add(w.add_create(&state_path(name, p), &s, &opts))?;
         }

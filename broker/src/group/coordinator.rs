@@ -284,7 +284,12 @@ impl GroupCoordinator {
         let recs: Vec<batch::KeyValue<'_>> = records.iter().map(|(k, v)| (Some(*k), *v)).collect();
         let data = batch::build(&recs, now_ms());
         let batches = batch::split_batches(&data, usize::MAX).map_err(|_| COORDINATOR_NOT_AVAILABLE)?;
-        let res = log.lock().expect("log lock").append(data, &batches, epoch);
+        let res = {
+            let mut l = log.lock().expect("log lock");
+            let res = l.append(data, &batches, epoch);
+            broker.replicas.after_append(&crate::log::TopicPartition::new(OFFSETS_TOPIC, p), &mut l);
+            res
+        };
         broker.logs.notify_appended();
         res.map(|_| ()).map_err(|e| {
             tracing::error!(group, error = %e, "failed to write committed offsets");

@@ -17,6 +17,7 @@ struct Want {
     partition: i32,
     offset: i64,
     max_bytes: usize,
+    current_leader_epoch: i32,
 }
 
 pub async fn handle(b: &Broker, _c: &mut Conn, req: FetchRequest, h: &RequestHeader) -> Option<FetchResponse> {
@@ -33,16 +34,19 @@ pub async fn handle(b: &Broker, _c: &mut Conn, req: FetchRequest, h: &RequestHea
             (t.topic.0.to_string(), true)
         };
         for p in &t.partitions {
-            wants.push(Want { topic: name.clone(), topic_id: t.topic_id, known, partition: p.partition, offset: p.fetch_offset, max_bytes: p.partition_max_bytes.max(0) as usize });
+            wants.push(Want { topic: name.clone(), topic_id: t.topic_id, known, partition: p.partition, offset: p.fetch_offset, max_bytes: p.partition_max_bytes.max(0) as usize, current_leader_epoch: p.current_leader_epoch });
         }
     }
     let deadline = tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.clamp(0, 60_000) as u64);
     let min_bytes = req.min_bytes.max(0) as usize;
     let max_bytes = if req.max_bytes <= 0 { i32::MAX as usize } else { req.max_bytes as usize };
+    // A follower (replica id >= 0) reads up to the log end and reports its progress by the
+    // offsets it asks for.
+    let replica = if v >= 15 { req.replica_state.replica_id.0 } else { req.replica_id.0 };
     let mut appends = b.logs.subscribe_appends();
     loop {
         appends.borrow_and_update();
-        let (parts, total, any_error) = read_all(b, &wants, max_bytes, v);
+        let (parts, total, any_error) = read_all(b, &wants, max_bytes, v, replica);
         let now = tokio::time::Instant::now();
         if total >= min_bytes || any_error || now >= deadline || wants.is_empty() {
             return Some(build(parts, &wants, v));
@@ -54,10 +58,11 @@ pub async fn handle(b: &Broker, _c: &mut Conn, req: FetchRequest, h: &RequestHea
     }
 }
 
-fn read_all(b: &Broker, wants: &[Want], max_bytes: usize, v: i16) -> (Vec<PartitionData>, usize, bool) {
+fn read_all(b: &Broker, wants: &[Want], max_bytes: usize, v: i16, replica: i32) -> (Vec<PartitionData>, usize, bool) {
     let mut out = Vec::with_capacity(wants.len());
     let mut total = 0usize;
     let mut any_error = false;
+    let mut hw_moved = false;
     for w in wants {
         let mut pd = PartitionData::default().with_partition_index(w.partition).with_high_watermark(-1).with_last_stable_offset(-1).with_log_start_offset(-1).with_preferred_read_replica(BrokerId(-1));
         if !w.known {
@@ -73,10 +78,24 @@ fn read_all(b: &Broker, wants: &[Want], max_bytes: usize, v: i16) -> (Vec<Partit
                 continue;
             }
         };
+        let tp = crate::log::TopicPartition::new(w.topic.clone(), w.partition);
+        let epoch = b.replicas.leadership(&tp).map_or(epoch, |(e, _)| e);
+        if w.current_leader_epoch >= 0 && w.current_leader_epoch != epoch {
+            any_error = true;
+            let code = if w.current_leader_epoch < epoch { ResponseError::FencedLeaderEpoch } else { ResponseError::UnknownLeaderEpoch };
+            out.push(pd.with_error_code(code.code()));
+            continue;
+        }
         let budget = max_bytes.saturating_sub(total).min(w.max_bytes);
-        let l = log.lock().expect("log lock");
+        let mut l = log.lock().expect("log lock");
+        let limit = if replica >= 0 {
+            hw_moved |= b.replicas.follower_fetched(&tp, replica, w.offset, &mut l);
+            l.next_offset
+        } else {
+            l.high_watermark
+        };
         // The first partition with data returns at least one batch even if larger than limits.
-        match l.read(w.offset, budget, total == 0) {
+        match l.read_upto(w.offset, budget, total == 0, limit) {
             Ok(Some(r)) => {
                 total += r.bytes.len();
                 pd = pd.with_high_watermark(r.high_watermark).with_last_stable_offset(r.high_watermark).with_log_start_offset(r.log_start_offset).with_records(Some(r.bytes.into()));
@@ -95,6 +114,10 @@ fn read_all(b: &Broker, wants: &[Want], max_bytes: usize, v: i16) -> (Vec<Partit
             }
         }
         out.push(pd);
+    }
+    if hw_moved {
+        // Waiting acks=-1 producers and consumers' long polls see the new high watermark.
+        b.logs.notify_appended();
     }
     (out, total, any_error)
 }

@@ -21,7 +21,7 @@ mod list_offsets;
 mod metadata;
 mod offset_commit;
 mod offset_fetch;
-mod offset_for_leader_epoch;
+pub(crate) mod offset_for_leader_epoch;
 mod produce;
 mod sasl;
 mod sync_group;

@@ -9,11 +9,14 @@ use super::{s, Conn};
 use crate::broker::Broker;
 use crate::log::batch::{self, BatchError};
 use crate::log::partition::AppendError;
+use crate::log::TopicPartition;
 
 pub async fn handle(b: &Broker, _c: &mut Conn, req: ProduceRequest, _h: &RequestHeader) -> Option<ProduceResponse> {
     let acks = req.acks;
     let mut resp = ProduceResponse::default();
     let mut appended = false;
+    // acks=-1: (topic index, partition index, partition, offset the high watermark must pass, leader epoch)
+    let mut waits: Vec<(usize, usize, TopicPartition, i64, i32)> = Vec::new();
     for t in req.topic_data {
         let name = t.name.0.to_string();
         let mut tr = TopicProduceResponse::default().with_name(t.name.clone());
@@ -27,9 +30,12 @@ pub async fn handle(b: &Broker, _c: &mut Conn, req: ProduceRequest, _h: &Request
                 append(b, &name, p.index, p.records, acks)
             };
             match outcome {
-                Ok((base, lat, start)) => {
+                Ok(a) => {
                     appended = true;
-                    pr = pr.with_base_offset(base).with_log_append_time_ms(lat).with_log_start_offset(start);
+                    pr = pr.with_base_offset(a.base).with_log_append_time_ms(a.log_append_time).with_log_start_offset(a.log_start);
+                    if acks == -1 && a.committed_at > a.hw {
+                        waits.push((resp.responses.len(), tr.partition_responses.len(), TopicPartition::new(name.clone(), p.index), a.committed_at, a.epoch));
+                    }
                 }
                 Err((code, msg)) => {
                     tracing::debug!(topic = %name, partition = p.index, code, msg, "produce refused");
@@ -43,11 +49,82 @@ pub async fn handle(b: &Broker, _c: &mut Conn, req: ProduceRequest, _h: &Request
     if appended {
         b.logs.notify_appended();
     }
+    if !waits.is_empty() {
+        let timeout = std::time::Duration::from_millis(req.timeout_ms.clamp(0, 300_000) as u64);
+        for (t, p, code) in wait_for_isr(b, &waits, timeout).await {
+            if code != 0 {
+                let pr = &mut resp.responses[t].partition_responses[p];
+                pr.error_code = code;
+                pr.base_offset = -1;
+            }
+        }
+    }
     (acks != 0).then_some(resp)
 }
 
-fn append(b: &Broker, topic: &str, partition: i32, records: Option<bytes::Bytes>, acks: i16) -> Result<(i64, i64, i64), (i16, String)> {
-    let (log, epoch) = b.leader_log(topic, partition).map_err(|c| (c, format!("this broker cannot take writes for {topic}-{partition}")))?;
+/// acks=-1: waits until every in-sync replica has each append (the high watermark passed it),
+/// as Kafka's delayed produce does: NOT_LEADER_OR_FOLLOWER when leadership moved meanwhile,
+/// NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below min.insync.replicas, and
+/// REQUEST_TIMED_OUT after the request's timeout. Returns (topic, partition, error) per wait.
+async fn wait_for_isr(b: &Broker, waits: &[(usize, usize, TopicPartition, i64, i32)], timeout: std::time::Duration) -> Vec<(usize, usize, i16)> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut appends = b.logs.subscribe_appends();
+    let mut out: Vec<Option<i16>> = vec![None; waits.len()];
+    loop {
+        appends.borrow_and_update();
+        for (i, (_, _, tp, need, epoch)) in waits.iter().enumerate() {
+            if out[i].is_some() {
+                continue;
+            }
+            let Some((e, isr)) = b.replicas.leadership(tp).filter(|(e, _)| e == epoch) else {
+                out[i] = Some(ResponseError::NotLeaderOrFollower.code());
+                continue;
+            };
+            let _ = e;
+            let Some(log) = b.logs.get(tp) else {
+                out[i] = Some(ResponseError::NotLeaderOrFollower.code());
+                continue;
+            };
+            let l = log.lock().expect("log lock");
+            if l.high_watermark >= *need {
+                let min = l.config.min_insync_replicas;
+                out[i] = Some(if (isr.len() as i32) < min { ResponseError::NotEnoughReplicasAfterAppend.code() } else { 0 });
+            }
+        }
+        if out.iter().all(Option::is_some) {
+            break;
+        }
+        tokio::select! {
+            _ = appends.changed() => {}
+            _ = tokio::time::sleep_until(deadline) => {
+                for o in out.iter_mut().filter(|o| o.is_none()) {
+                    *o = Some(ResponseError::RequestTimedOut.code());
+                }
+                break;
+            }
+        }
+    }
+    waits.iter().zip(out).map(|((t, p, ..), code)| (*t, *p, code.unwrap_or(0))).collect()
+}
+
+/// What an append did, for the response and for acks=-1.
+struct Appended {
+    base: i64,
+    log_append_time: i64,
+    log_start: i64,
+    /// The offset the high watermark must reach for the append to be committed.
+    committed_at: i64,
+    /// The high watermark right after the append.
+    hw: i64,
+    epoch: i32,
+}
+
+fn append(b: &Broker, topic: &str, partition: i32, records: Option<bytes::Bytes>, acks: i16) -> Result<Appended, (i16, String)> {
+    let (log, _) = b.leader_log(topic, partition).map_err(|c| (c, format!("this broker cannot take writes for {topic}-{partition}")))?;
+    let tp = TopicPartition::new(topic, partition);
+    let Some((epoch, isr)) = b.replicas.leadership(&tp) else {
+        return Err((ResponseError::NotLeaderOrFollower.code(), format!("this broker does not lead {topic}-{partition} (yet)")));
+    };
     let data = records.filter(|r| !r.is_empty()).ok_or((ResponseError::CorruptMessage.code(), "no records".to_string()))?;
     let max = log.lock().expect("log lock").config.max_message_bytes.max(0) as usize;
     let batches = batch::split_batches(&data, max).map_err(|e| {
@@ -59,16 +136,17 @@ fn append(b: &Broker, topic: &str, partition: i32, records: Option<bytes::Bytes>
         (code, e.to_string())
     })?;
     if acks == -1 {
-        let snap = b.snapshot();
-        let isr = snap.topics.get(topic).and_then(|t| t.partitions.get(partition as usize)).map_or(0, |p| p.isr.len());
         let min = log.lock().expect("log lock").config.min_insync_replicas;
-        if (isr as i32) < min {
-            return Err((ResponseError::NotEnoughReplicas.code(), format!("{isr} in-sync replicas, min.insync.replicas={min}")));
+        if (isr.len() as i32) < min {
+            return Err((ResponseError::NotEnoughReplicas.code(), format!("{} in-sync replicas, min.insync.replicas={min}", isr.len())));
         }
     }
     let mut l = log.lock().expect("log lock");
     match l.append(data.to_vec(), &batches, epoch) {
-        Ok(a) => Ok((a.base_offset, a.log_append_time, l.log_start_offset)),
+        Ok(a) => {
+            b.replicas.after_append(&tp, &mut l);
+            Ok(Appended { base: a.base_offset, log_append_time: a.log_append_time, log_start: l.log_start_offset, committed_at: a.last_offset + 1, hw: l.high_watermark, epoch })
+        }
         Err(e @ AppendError::OutOfOrder { .. }) => Err((ResponseError::OutOfOrderSequenceNumber.code(), e.to_string())),
         Err(e @ AppendError::Fenced { .. }) => Err((ResponseError::InvalidProducerEpoch.code(), e.to_string())),
         Err(e @ AppendError::Storage(_)) => {

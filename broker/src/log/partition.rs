@@ -199,7 +199,6 @@ impl PartitionLog {
         }
         let records: i64 = headers.iter().map(|h| h.record_count as i64).sum();
         self.next_offset = next;
-        self.high_watermark = next;
         self.unflushed += records;
         if self.unflushed >= self.config.flush_messages {
             self.flush()?;
@@ -210,6 +209,141 @@ impl PartitionLog {
             log_append_time: if self.config.log_append_time { now } else { -1 },
             duplicate: false,
         })
+    }
+
+    /// Appends batches copied from the partition leader, as they are (offsets, leader epochs and
+    /// producer fields assigned there). Batches below the log end offset (already here) are
+    /// skipped; a gap or a damaged batch is an error and nothing after it is stored. Returns the
+    /// number of batches stored.
+    pub fn append_replicated(&mut self, data: &[u8]) -> Result<usize, AppendError> {
+        if let Some(why) = &self.failed {
+            return Err(AppendError::Storage(io::Error::other(why.clone())));
+        }
+        let mut pos = 0;
+        let mut start = None;
+        let mut headers = Vec::new();
+        let mut next = self.next_offset;
+        while pos + batch::HEADER_LEN <= data.len() {
+            let h = batch::parse_header(&data[pos..]).map_err(|e| AppendError::Storage(io::Error::new(io::ErrorKind::InvalidData, e.to_string())))?;
+            if pos + h.size() > data.len() {
+                break; // a partial batch at the end of a fetch
+            }
+            batch::validate(&data[pos..pos + h.size()]).map_err(|e| AppendError::Storage(io::Error::new(io::ErrorKind::InvalidData, format!("replicated batch at offset {}: {e}", h.base_offset))))?;
+            if h.last_offset() < next {
+                pos += h.size();
+                continue;
+            }
+            if h.base_offset != next {
+                return Err(AppendError::Storage(io::Error::new(io::ErrorKind::InvalidData, format!("replicated batch starts at {}, the log ends at {next}", h.base_offset))));
+            }
+            start.get_or_insert(pos);
+            next = h.last_offset() + 1;
+            headers.push(h);
+            pos += h.size();
+        }
+        let Some(start) = start else { return Ok(0) };
+        let bytes = &data[start..pos];
+        self.maybe_roll(bytes.len() as u64, now_ms())?;
+        let interval = self.config.index_interval_bytes;
+        if let Err(e) = self.active().append(bytes, &headers, interval) {
+            if e.kind() == io::ErrorKind::Other {
+                self.failed = Some(format!("write to {} failed: {e}", self.tp));
+            }
+            return Err(e.into());
+        }
+        for h in &headers {
+            self.note_appended(h);
+            self.unflushed += h.record_count as i64;
+        }
+        self.next_offset = next;
+        if self.unflushed >= self.config.flush_messages {
+            self.flush()?;
+        }
+        Ok(headers.len())
+    }
+
+    /// Moves the high watermark forward to `hw` (never past the log end, never back).
+    pub fn advance_high_watermark(&mut self, hw: i64) -> bool {
+        let hw = hw.min(self.next_offset);
+        if hw > self.high_watermark {
+            self.high_watermark = hw;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A follower's high watermark: the leader's, limited to what this log holds.
+    pub fn set_follower_high_watermark(&mut self, leader_hw: i64) -> bool {
+        let hw = leader_hw.min(self.next_offset).max(self.log_start_offset);
+        let changed = hw != self.high_watermark;
+        self.high_watermark = hw;
+        changed
+    }
+
+    /// Records that `epoch` begins at the log end offset (a new leadership), as Kafka's leader
+    /// epoch cache does when a broker becomes leader.
+    pub fn start_epoch(&mut self, epoch: i32) {
+        if self.epochs.last().is_none_or(|&(e, _)| epoch > e) {
+            self.epochs.push((epoch, self.next_offset));
+        }
+    }
+
+    /// The latest leader epoch in the log's cache (-1 when empty).
+    pub fn latest_epoch(&self) -> i32 {
+        self.epochs.last().map_or(-1, |&(e, _)| e)
+    }
+
+    /// Cuts the log at `offset` (a follower's divergent suffix, after OffsetForLeaderEpoch): the
+    /// batch holding `offset` and everything after it go. At or below the first segment's base
+    /// the log restarts empty at `offset`.
+    pub fn truncate_to(&mut self, offset: i64) -> io::Result<()> {
+        if offset >= self.next_offset {
+            return Ok(());
+        }
+        self.flush()?;
+        if offset <= self.segments[0].base_offset {
+            return self.reset_to(offset);
+        } else {
+            while self.segments.len() > 1 && self.segments.last().is_some_and(|s| s.base_offset >= offset) {
+                let seg = self.segments.pop().expect("more than one");
+                seg.remove_files()?;
+            }
+            let seg = self.segments.pop().expect("a segment");
+            let base = seg.base_offset;
+            let cut = seg.position_of(offset)?.map(|(pos, _)| pos);
+            drop(seg);
+            if let Some(pos) = cut {
+                std::fs::OpenOptions::new().write(true).open(self.dir.join(super::segment::file_name(base, "log")))?.set_len(pos)?;
+            }
+            let (seg, _) = Segment::open(&self.dir, base, true, self.config.index_interval_bytes)?;
+            self.next_offset = seg.next_offset;
+            self.segments.push(seg);
+        }
+        let end = self.next_offset;
+        self.epochs.retain(|&(_, start)| start < end);
+        self.producers.truncate(end);
+        self.high_watermark = self.high_watermark.min(end);
+        Ok(())
+    }
+
+    /// Empties the log and starts it again at `offset` (a follower behind the leader's log start).
+    pub fn reset_to(&mut self, offset: i64) -> io::Result<()> {
+        let offset = offset.max(0);
+        for seg in self.segments.drain(..) {
+            seg.remove_files()?;
+        }
+        self.segments.push(Segment::create(&self.dir, offset)?);
+        self.log_start_offset = offset;
+        let tmp = self.dir.join(format!("{LOG_START_FILE}.tmp"));
+        std::fs::write(&tmp, offset.to_string())?;
+        std::fs::rename(&tmp, self.dir.join(LOG_START_FILE))?;
+        self.next_offset = offset;
+        self.high_watermark = offset;
+        self.epochs.clear();
+        self.producers = ProducerTable::default();
+        self.unflushed = 0;
+        Ok(())
     }
 
     fn maybe_roll(&mut self, incoming: u64, now: i64) -> io::Result<()> {
@@ -252,17 +386,24 @@ impl PartitionLog {
     /// Whole batches from the one holding `offset`, up to `max_bytes` (always at least one batch
     /// when `min_one`), below the high watermark. `None` when `offset` is out of range.
     pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> io::Result<Option<Read>> {
-        if offset < self.log_start_offset || offset > self.high_watermark {
+        self.read_upto(offset, max_bytes, min_one, self.high_watermark)
+    }
+
+    /// As `read`, below `limit` instead of the high watermark (a follower reads up to the log
+    /// end).
+    pub fn read_upto(&self, offset: i64, max_bytes: usize, min_one: bool, limit: i64) -> io::Result<Option<Read>> {
+        let limit = limit.min(self.next_offset);
+        if offset < self.log_start_offset || offset > limit {
             return Ok(None);
         }
         let mut out = Read { bytes: Vec::new(), high_watermark: self.high_watermark, log_start_offset: self.log_start_offset };
-        if offset == self.high_watermark {
+        if offset == limit {
             return Ok(Some(out));
         }
         let start = self.segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1);
         for seg in &self.segments[start..] {
             let Some((pos, first)) = seg.position_of(offset)? else { continue };
-            if first.base_offset >= self.high_watermark {
+            if first.base_offset >= limit {
                 break;
             }
             let want = if min_one { max_bytes.max(first.size()) } else { max_bytes };
@@ -274,7 +415,7 @@ impl PartitionLog {
             let mut keep = 0;
             while keep + batch::HEADER_LEN <= bytes.len() {
                 let Ok(h) = batch::parse_header(&bytes[keep..]) else { break };
-                if keep + h.size() > bytes.len() || h.last_offset() >= self.high_watermark {
+                if keep + h.size() > bytes.len() || h.last_offset() >= limit {
                     break;
                 }
                 keep += h.size();

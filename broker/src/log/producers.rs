@@ -72,6 +72,15 @@ impl ProducerTable {
         }
     }
 
+    /// Forgets batches at or after `offset` (the log was truncated there); a producer left with
+    /// none is forgotten (its next batch is accepted as from an unknown producer).
+    pub fn truncate(&mut self, offset: i64) {
+        for p in self.producers.values_mut() {
+            p.batches.retain(|b| b.last_offset < offset);
+        }
+        self.producers.retain(|_, p| !p.batches.is_empty());
+    }
+
     /// Records an appended batch (with its assigned offsets).
     pub fn record(&mut self, h: &BatchHeader) {
         if h.producer_id < 0 {

@@ -78,10 +78,13 @@ pub async fn start(config: BrokerConfig) -> Result<Running, StartError> {
     cluster.register().await?;
     broker.sync_with_cluster();
 
-    let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(cluster.clone().run()));
-    tasks.push(tokio::spawn(logs.clone().run_background()));
-    tasks.push(tokio::spawn(groups.clone().run_ticker()));
+    let mut tasks = vec![
+        tokio::spawn(cluster.clone().run()),
+        tokio::spawn(logs.clone().run_background()),
+        tokio::spawn(groups.clone().run_ticker()),
+        tokio::spawn(crate::replication::fetcher::run_manager(broker.clone())),
+        tokio::spawn(broker.clone().maintain_isr()),
+    ];
     let b = broker.clone();
     let mut changes = cluster.subscribe();
     tasks.push(tokio::spawn(async move {

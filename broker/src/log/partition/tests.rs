@@ -19,7 +19,10 @@ fn produce(log: &mut PartitionLog, values: &[&str], ts: i64) -> Appended {
     let recs: Vec<batch::KeyValue<'_>> = values.iter().map(|v| (None, Some(v.as_bytes()))).collect();
     let data = batch::build(&recs, ts);
     let batches = batch::split_batches(&data, 1 << 20).unwrap();
-    log.append(data, &batches, 0).unwrap()
+    let a = log.append(data, &batches, 0).unwrap();
+    // the sole replica: committed at once
+    log.advance_high_watermark(log.next_offset);
+    a
 }
 
 fn values(bytes: &[u8]) -> Vec<(i64, String)> {
@@ -148,6 +151,7 @@ fn delete_records_and_compaction() {
         let data = batch::build(&[(Some(key.as_bytes()), Some(val.as_bytes()))], 1);
         let b = batch::split_batches(&data, 1 << 20).unwrap();
         log.append(data, &b, 0).unwrap();
+        log.advance_high_watermark(log.next_offset);
     }
     let before = log.segment_count();
     assert!(log.compact().unwrap() > 0);
@@ -188,4 +192,49 @@ fn flush_messages_and_flush_ms() {
     produce(&mut log, &["a"], 1);
     log.flush_if_due().unwrap();
     assert_eq!(log.unflushed, 1);
+}
+
+#[test]
+fn a_follower_copies_batches_as_they_are_and_truncates_a_divergent_suffix() {
+    let (ra, rb) = (tmp("leader"), tmp("follower"));
+    let (mut leader, _) = PartitionLog::open(&ra, TopicPartition::new("t", 0), config(&[])).unwrap();
+    let (mut follower, _) = PartitionLog::open(&rb, TopicPartition::new("t", 0), config(&[])).unwrap();
+    leader.start_epoch(3);
+    for i in 0..5 {
+        let recs = [(None, Some(format!("v{i}").into_bytes()))];
+        let recs: Vec<batch::KeyValue<'_>> = recs.iter().map(|(k, v): &(Option<&[u8]>, Option<Vec<u8>>)| (*k, v.as_deref())).collect();
+        let data = batch::build(&recs, 1000 + i);
+        let b = batch::split_batches(&data, 1 << 20).unwrap();
+        leader.append(data, &b, 3).unwrap();
+    }
+    assert_eq!(leader.high_watermark, 0, "an append alone does not commit");
+    let r = leader.read_upto(0, 1 << 20, true, leader.next_offset).unwrap().unwrap();
+    assert_eq!(follower.append_replicated(&r.bytes).unwrap(), 5);
+    assert_eq!(follower.next_offset, 5);
+    assert_eq!(follower.epochs, vec![(3, 0)]);
+    // the same batches again are skipped; a gap is refused
+    assert_eq!(follower.append_replicated(&r.bytes).unwrap(), 0);
+    let later = leader.read_upto(3, 1 << 20, true, leader.next_offset).unwrap().unwrap();
+    follower.truncate_to(2).unwrap();
+    assert_eq!(follower.next_offset, 2);
+    assert!(follower.append_replicated(&later.bytes).is_err());
+    // copies are byte for byte the leader's
+    let back = leader.read_upto(2, 1 << 20, true, leader.next_offset).unwrap().unwrap();
+    assert_eq!(follower.append_replicated(&back.bytes).unwrap(), 3);
+    let mine = follower.read_upto(0, 1 << 20, true, follower.next_offset).unwrap().unwrap();
+    assert_eq!(mine.bytes, r.bytes);
+    // the high watermark a follower takes is the leader's, capped by its own end
+    follower.truncate_to(4).unwrap();
+    assert!(follower.set_follower_high_watermark(5));
+    assert_eq!(follower.high_watermark, 4);
+    // reopened, the truncated log is intact
+    drop(follower);
+    let (f2, _) = PartitionLog::open(&rb, TopicPartition::new("t", 0), config(&[])).unwrap();
+    assert_eq!(f2.next_offset, 4);
+    // a reset starts an empty log at the leader's start
+    let (mut f3, _) = PartitionLog::open(&rb, TopicPartition::new("t", 0), config(&[])).unwrap();
+    f3.reset_to(10).unwrap();
+    assert_eq!((f3.log_start_offset, f3.next_offset, f3.epochs.len()), (10, 10, 0));
+    let _ = std::fs::remove_dir_all(&ra);
+    let _ = std::fs::remove_dir_all(&rb);
 }
