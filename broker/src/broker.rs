@@ -132,7 +132,8 @@ impl Broker {
                 let l = l.lock().expect("log lock");
                 (l.next_offset, l.high_watermark)
             });
-            for c in self.replicas.isr_changes(&ends, lag) {
+            let leaving = self.snapshot().shutting_down.clone();
+            for c in self.replicas.isr_changes(&ends, lag, &leaving) {
                 let snap = self.snapshot();
                 let controller_epoch = snap.topics.get(&c.tp.topic).and_then(|t| t.partitions.get(c.tp.partition as usize)).map_or(snap.controller_epoch, |p| p.controller_epoch);
                 let state = crate::cluster::znodes::PartitionState { controller_epoch, leader: self.id(), version: 1, leader_epoch: c.epoch, isr: c.isr.clone() };

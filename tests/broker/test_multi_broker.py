@@ -185,6 +185,68 @@ def test_replicated_partition_survives_its_leader_killed(cluster, broker1, extra
         f.result(30)
 
 
+def test_controlled_shutdown_then_preferred_leader_election(cluster, broker1, extra_brokers, topic, zk_client):
+    """SIGTERM of a partition's leader moves leadership to the other in-sync
+    replica before the broker exits (Kafka's controlled shutdown): an acks=all
+    producer running through it sees no error and loses nothing. When the
+    broker is back in the ISR, ElectLeaders (kafka-leader-election.sh's
+    request) makes the preferred replica leader again."""
+    import threading
+    import time
+    from confluent_kafka import ElectionType
+    from confluent_kafka import TopicPartition as TP
+    from kafka.admin import KafkaAdminClient, NewTopic
+    b2 = extra_brokers(2)
+    ku.wait_for_brokers(cluster.bootstrap, {0, 1, 2})
+    ka = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    try:
+        ka.create_topics([NewTopic(topic, num_partitions=-1, replication_factor=-1,
+                                   replica_assignments={0: [2, 1]})])
+    finally:
+        ka.close()
+
+    def state():
+        return json.loads(zk_client.get("/brokers/topics/%s/partitions/0/state" % topic)[0])
+    ku.wait_until(lambda: sorted(state()["isr"]) == [1, 2], timeout=20, what="ISR [1, 2]")
+    p = ku.producer(cluster.bootstrap, acks="all", **{"enable.idempotence": True})
+    acked, errors, stop = [], [], threading.Event()
+
+    def cb(err, msg):
+        (errors if err else acked).append(err or msg.value())
+
+    def run():
+        i = 0
+        while not stop.is_set():
+            p.produce(topic, value=b"c%d" % i, on_delivery=cb)
+            i += 1
+            p.poll(0.002)
+        p.flush(30)
+    t = threading.Thread(target=run)
+    t.start()
+    try:
+        ku.wait_until(lambda: len(acked) > 100, timeout=30, what="writes before the shutdown")
+        epoch = state()["leader_epoch"]
+        b2.stop()  # SIGTERM, returns once the process is gone
+        assert state()["leader"] == 1 and state()["leader_epoch"] > epoch
+        n = len(acked)
+        ku.wait_until(lambda: len(acked) > n + 100, timeout=30, what="writes after the shutdown")
+    finally:
+        stop.set()
+        t.join(60)
+    assert errors == []
+    msgs = ku.read_topic(cluster.bootstrap, topic, 1, len(acked))
+    assert sorted(m.value() for m in msgs) == sorted(acked)
+
+    extra_brokers(2)
+    ku.wait_until(lambda: sorted(state()["isr"]) == [1, 2], timeout=60, what="broker 2 back in the ISR")
+    a = ku.admin_client(cluster.bootstrap)
+    res = a.elect_leaders(ElectionType.PREFERRED, [TP(topic, 0)]).result(30)
+    assert [e for e in res.values()] == [None], res
+    ku.wait_until(lambda: state()["leader"] == 2, timeout=20, what="the preferred replica leading again")
+    for f in a.delete_topics([topic], operation_timeout=30).values():
+        f.result(30)
+
+
 def test_three_brokers(cluster, broker1, extra_brokers, topic, zk_client):
     b1 = broker1
     b2 = extra_brokers(2)

@@ -39,6 +39,8 @@ pub struct Snapshot {
     pub controller_epoch: i32,
     /// Version of the `/controller_epoch` znode: the controller's writes check it.
     pub controller_epoch_version: i32,
+    /// Brokers in controlled shutdown (registered, and asking to be drained).
+    pub shutting_down: std::collections::BTreeSet<i32>,
     pub cluster_id: String,
 }
 

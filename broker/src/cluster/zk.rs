@@ -54,8 +54,6 @@ pub struct Cluster {
     changed: watch::Sender<u64>,
     /// Serializes reloads so a stale reload never overwrites a newer one.
     reload_lock: Mutex<()>,
-    /// As controller: brokers in controlled shutdown.
-    pub shutting_down: std::sync::Mutex<std::collections::BTreeSet<i32>>,
 }
 
 impl Cluster {
@@ -94,7 +92,6 @@ impl Cluster {
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             changed: watch::channel(0).0,
             reload_lock: Mutex::new(()),
-            shutting_down: std::sync::Mutex::new(Default::default()),
         });
         let id = cluster.cluster_id().await?;
         cluster.snapshot.write().expect("snapshot lock").clone_from(&Arc::new(Snapshot { cluster_id: id, controller: -1, ..Default::default() }));
@@ -181,7 +178,7 @@ impl Cluster {
             if snap.controller != self.config.broker_id {
                 return;
             }
-            let brokers = super::controller::Brokers { live: snap.brokers.keys().copied().collect(), shutting_down: self.shutting_down.lock().expect("shutting_down").clone() };
+            let brokers = super::controller::Brokers { live: snap.brokers.keys().copied().collect(), shutting_down: snap.shutting_down.clone() };
             let mut writes = Vec::new();
             for t in snap.topics.values() {
                 let unclean = t.config.get("unclean.leader.election.enable").map_or(self.config.unclean_leader_election_enable, |v| v == "true");
@@ -206,6 +203,70 @@ impl Cluster {
                 Err(e) => {
                     tracing::warn!(error = %e, "controller: partition state update refused; reloading");
                     let _ = self.reload().await;
+                }
+            }
+        }
+    }
+
+    /// Preferred leader election, as the controller: `which` partitions (all when `None`) whose
+    /// first assigned replica is alive, in sync and not leading get it as leader. With
+    /// `only_imbalanced`, only for brokers whose share of preferred partitions they do not lead
+    /// is above `leader.imbalance.per.broker.percentage` (Kafka's automatic rebalance). Returns
+    /// per partition whether it moved, or why not (Kafka's error codes).
+    pub async fn elect_preferred(&self, which: Option<&[(String, i32)]>, only_imbalanced: bool) -> Result<Vec<(String, i32, i16)>, ClusterError> {
+        use kafka_protocol::error::ResponseError as E;
+        let snap = self.snapshot();
+        if snap.controller != self.config.broker_id {
+            return Err(ClusterError::Refused("not the controller".into()));
+        }
+        let brokers = super::controller::Brokers { live: snap.brokers.keys().copied().collect(), shutting_down: snap.shutting_down.clone() };
+        let all: Vec<(String, i32)> = snap.topics.values().flat_map(|t| (0..t.partitions.len() as i32).map(move |i| (t.name.clone(), i))).collect();
+        let wanted = which.map(<[_]>::to_vec).unwrap_or(all);
+        let states: Vec<(&[i32], super::znodes::PartitionState)> = snap.topics.values().flat_map(|t| t.partitions.iter().map(|p| (&p.replicas[..], p.state()))).collect();
+        let refs: Vec<(&[i32], &super::znodes::PartitionState)> = states.iter().map(|(r, s)| (*r, s)).collect();
+        let limit = self.config.leader_imbalance_per_broker_percentage as f64 / 100.0;
+        let mut out = Vec::new();
+        let mut writes = Vec::new();
+        for (t, i) in wanted {
+            let Some(p) = snap.topics.get(&t).and_then(|ti| ti.partitions.get(i as usize)) else {
+                out.push((t, i, E::UnknownTopicOrPartition.code()));
+                continue;
+            };
+            let Some(&preferred) = p.replicas.first() else { continue };
+            if p.leader == preferred {
+                out.push((t, i, E::ElectionNotNeeded.code()));
+                continue;
+            }
+            if only_imbalanced && super::controller::imbalance(preferred, &refs) <= limit {
+                continue;
+            }
+            match super::controller::prefer(&p.replicas, &p.state(), &brokers, snap.controller_epoch) {
+                Some(next) => {
+                    tracing::info!(topic = %t, partition = i, leader = next.leader, "preferred leader election");
+                    writes.push((t.clone(), i, next, p.state_version));
+                    out.push((t, i, 0));
+                }
+                None => out.push((t, i, E::PreferredLeaderNotAvailable.code())),
+            }
+        }
+        if !writes.is_empty() {
+            self.write_states(&writes, snap.controller_epoch_version).await?;
+            self.reload().await?;
+        }
+        Ok(out)
+    }
+
+    /// Kafka's automatic leader rebalance: every `leader.imbalance.check.interval.seconds`, on the
+    /// controller, when `auto.leader.rebalance.enable`. Runs forever.
+    pub async fn run_rebalancer(self: Arc<Self>) {
+        if !self.config.auto_leader_rebalance_enable {
+            return;
+        }
+        loop {
+            tokio::time::sleep(Duration::from_millis(self.config.leader_imbalance_check_interval_ms)).await;
+            if self.snapshot().controller == self.config.broker_id {
+                if let Err(e) = self.elect_preferred(None, true).await {
+                    tracing::info!(error = %e, "leader rebalance not done");
                 }
             }
         }
@@ -299,6 +360,16 @@ impl Cluster {
             Ok((d, st)) => (String::from_utf8_lossy(&d).trim().parse().unwrap_or(0), st.version),
             Err(_) => (0, -1),
         };
+        let mut shutting_down = std::collections::BTreeSet::new();
+        for id in c.list_children(SHUTTING_DOWN).await.unwrap_or_default() {
+            let Ok(n) = id.parse::<i32>() else { continue };
+            // Only the registration that asked: a broker back with a new session is not draining.
+            if let Ok((d, _)) = c.get_data(&format!("{SHUTTING_DOWN}/{id}")).await {
+                if brokers.get(&n).is_some_and(|r| r.timestamp.as_bytes() == d.as_slice()) {
+                    shutting_down.insert(n);
+                }
+            }
+        }
         let names = c.list_children(TOPICS).await.map_err(ctx("list /brokers/topics"))?;
         let loaded = futures::future::join_all(names.iter().map(|t| self.load_topic(&c, t, controller == self.config.broker_id, controller_epoch))).await;
         let mut topics = BTreeMap::new();
@@ -312,7 +383,7 @@ impl Cluster {
             }
         }
         let cluster_id = self.snapshot().cluster_id.clone();
-        *self.snapshot.write().expect("snapshot lock") = Arc::new(Snapshot { brokers, topics, controller, controller_epoch, controller_epoch_version, cluster_id });
+        *self.snapshot.write().expect("snapshot lock") = Arc::new(Snapshot { brokers, topics, controller, controller_epoch, controller_epoch_version, shutting_down, cluster_id });
         self.changed.send_modify(|g| *g = g.wrapping_add(1));
         Ok(())
     }
@@ -382,9 +453,10 @@ impl Cluster {
                 let a = c.watch("/brokers", zk::AddWatchMode::PersistentRecursive).await?;
                 let b = c.watch(CONFIG_TOPICS, zk::AddWatchMode::PersistentRecursive).await?;
                 let d = c.watch(CONTROLLER, zk::AddWatchMode::Persistent).await?;
-                Ok::<_, zk::Error>((a, b, d))
+                let e = c.watch(SHUTTING_DOWN, zk::AddWatchMode::PersistentRecursive).await?;
+                Ok::<_, zk::Error>((a, b, d, e))
             };
-            let (mut a, mut b, mut d) = match watches.await {
+            let (mut a, mut b, mut d, mut e) = match watches.await {
                 Ok(w) => w,
                 Err(e) => {
                     tracing::warn!(error = %e, "failed to watch the coordinator; retrying");
@@ -401,6 +473,7 @@ impl Cluster {
                     ev = a.changed() => ev,
                     ev = b.changed() => ev,
                     ev = d.changed() => ev,
+                    ev = e.changed() => ev,
                 };
                 if ev.event_type == zk::EventType::Session {
                     if matches!(ev.session_state, zk::SessionState::Expired | zk::SessionState::Closed | zk::SessionState::AuthFailed) {
@@ -583,6 +656,51 @@ impl Cluster {
     }
 
     /// Closes the session (the ephemeral registration goes at once).
+    /// Controlled shutdown: asks the controller to move leadership and ISR membership off this
+    /// broker, and waits (up to `timeout`) until no partition it leads has another live in-sync
+    /// replica to take over. Returns how many partitions it still leads.
+    pub async fn drain(&self, timeout: Duration) -> usize {
+        let me = self.config.broker_id;
+        let Some(reg) = self.snapshot().brokers.get(&me).cloned() else { return 0 };
+        let c = self.client().await;
+        let path = format!("{SHUTTING_DOWN}/{me}");
+        match c.create(&path, reg.timestamp.as_bytes(), &ephemeral()).await {
+            Ok(_) | Err(zk::Error::NodeExists) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot ask for a controlled shutdown; stopping without it");
+                return 0;
+            }
+        }
+        // The controller may be this broker: its own pass does the moving.
+        let _ = self.reload().await;
+        self.control().await;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut changes = self.subscribe();
+        loop {
+            let snap = self.snapshot();
+            let movable = snap
+                .topics
+                .values()
+                .flat_map(|t| t.partitions.iter())
+                .filter(|p| p.leader == me && p.isr.iter().any(|r| *r != me && snap.brokers.contains_key(r)))
+                .count();
+            let led = snap.topics.values().flat_map(|t| t.partitions.iter()).filter(|p| p.leader == me).count();
+            if movable == 0 {
+                tracing::info!(still_leading = led, "controlled shutdown: leadership moved");
+                return led;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(movable, "controlled shutdown timed out; stopping anyway");
+                return led;
+            }
+            tokio::select! {
+                _ = changes.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+        }
+    }
+
     pub async fn close(&self) {
         let c = self.client.lock().await;
         if let Ok(()) = c.delete(&broker_path(self.config.broker_id), None).await {

@@ -12,6 +12,10 @@ pub const CONTROLLER: &str = "/controller";
 pub const CONTROLLER_EPOCH: &str = "/controller_epoch";
 pub const CLUSTER_ID: &str = "/cluster/id";
 pub const PRODUCER_ID_BLOCK: &str = "/latest_producer_id_block";
+/// Strom's own (Kafka's ZooKeeper mode used the ControlledShutdown API instead, which Kafka 4's
+/// protocol dropped): an ephemeral `<id>` child, holding the broker's registration timestamp,
+/// asks the controller to move leadership off a broker that is shutting down.
+pub const SHUTTING_DOWN: &str = "/strom/shutting_down";
 
 /// Persistent paths a Kafka cluster creates at start.
 pub const PERSISTENT_PATHS: &[&str] = &[
@@ -30,6 +34,8 @@ pub const PERSISTENT_PATHS: &[&str] = &[
     "/config/ips",
     "/consumers",
     "/cluster",
+    "/strom",
+    SHUTTING_DOWN,
 ];
 
 pub const FEATURE: &str = "/feature";

@@ -10,6 +10,7 @@ mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_groups;
+mod elect_leaders;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -135,6 +136,7 @@ routes! {
     SaslHandshake => SaslHandshakeRequest, sasl::handshake,
     SaslAuthenticate => SaslAuthenticateRequest, sasl::authenticate,
     OffsetForLeaderEpoch => OffsetForLeaderEpochRequest, offset_for_leader_epoch::handle,
+    ElectLeaders => ElectLeadersRequest, elect_leaders::handle,
 }
 
 #[cfg(test)]

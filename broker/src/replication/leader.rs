@@ -84,9 +84,9 @@ impl LeaderState {
     }
 
     /// The ISR with followers that caught up: at or past the high watermark and the start of
-    /// this epoch, and caught up within `lag_ms`.
-    pub fn expand(&self, hw: i64, now: i64, lag_ms: i64) -> Option<Vec<i32>> {
-        let joining: Vec<i32> = self.followers.iter().filter(|(id, f)| !self.isr.contains(id) && f.leo >= hw && f.leo >= self.epoch_start && now - f.caught_up_ms <= lag_ms).map(|(id, _)| *id).collect();
+    /// this epoch, and caught up within `lag_ms` (not those in controlled shutdown: `leaving`).
+    pub fn expand(&self, hw: i64, now: i64, lag_ms: i64, leaving: &std::collections::BTreeSet<i32>) -> Option<Vec<i32>> {
+        let joining: Vec<i32> = self.followers.iter().filter(|(id, f)| !self.isr.contains(id) && !leaving.contains(id) && f.leo >= hw && f.leo >= self.epoch_start && now - f.caught_up_ms <= lag_ms).map(|(id, _)| *id).collect();
         if joining.is_empty() {
             return None;
         }
@@ -129,17 +129,18 @@ mod tests {
         // back in once it reaches the high watermark
         s.isr = vec![1, 2];
         s.on_fetch(3, 990, 1000, 10_100);
-        assert_eq!(s.expand(1000, 10_100, 3000), None, "below the high watermark");
+        assert_eq!(s.expand(1000, 10_100, 3000, &Default::default()), None, "below the high watermark");
         s.on_fetch(3, 1000, 1000, 10_200);
-        assert_eq!(s.expand(1000, 10_200, 3000), Some(vec![1, 2, 3]));
+        assert_eq!(s.expand(1000, 10_200, 3000, &Default::default()), Some(vec![1, 2, 3]));
     }
 
     #[test]
     fn a_follower_must_reach_the_epoch_start_to_join() {
         let mut s = LeaderState::new(1, 5, &[1, 2], &[1], 0, 50, 0);
         s.on_fetch(2, 40, 50, 1);
-        assert_eq!(s.expand(40, 1, 3000), None);
+        assert_eq!(s.expand(40, 1, 3000, &Default::default()), None);
         s.on_fetch(2, 50, 50, 2);
-        assert_eq!(s.expand(50, 2, 3000), Some(vec![1, 2]));
+        assert_eq!(s.expand(50, 2, 3000, &[2].into()), None, "not while it shuts down");
+        assert_eq!(s.expand(50, 2, 3000, &Default::default()), Some(vec![1, 2]));
     }
 }

@@ -146,7 +146,7 @@ impl ReplicaManager {
 
     /// Partitions led here whose ISR should change (followers lagging for `lag_ms`, or caught
     /// up): the changes to commit. Each is marked pending until `isr_committed`/`isr_failed`.
-    pub fn isr_changes(&self, logs: &dyn Fn(&TopicPartition) -> Option<(i64, i64)>, lag_ms: i64) -> Vec<IsrChange> {
+    pub fn isr_changes(&self, logs: &dyn Fn(&TopicPartition) -> Option<(i64, i64)>, lag_ms: i64, leaving: &std::collections::BTreeSet<i32>) -> Vec<IsrChange> {
         let tps: Vec<TopicPartition> = self.leaders.lock().expect("leaders").keys().cloned().collect();
         let ends: Vec<(TopicPartition, (i64, i64))> = tps.into_iter().filter_map(|tp| logs(&tp).map(|e| (tp, e))).collect();
         let now = now_ms();
@@ -157,7 +157,7 @@ impl ReplicaManager {
             if s.pending_isr.is_some() {
                 continue;
             }
-            let next = s.shrink(now, lag_ms).or_else(|| s.expand(hw, now, lag_ms));
+            let next = s.shrink(now, lag_ms).or_else(|| s.expand(hw, now, lag_ms, leaving));
             if let Some(isr) = next {
                 s.pending_isr = Some(isr.clone());
                 out.push(IsrChange { tp, epoch: s.epoch, isr, state_version: s.state_version });

@@ -35,6 +35,11 @@ pub struct Running {
 impl Running {
     /// Deregisters and flushes (a clean shutdown).
     pub async fn shutdown(self) {
+        if self.broker.config.controlled_shutdown_enable {
+            // Leadership moves away first, so that clients switch to the other replicas
+            // before this broker goes (Kafka's controlled shutdown).
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(20), self.broker.cluster.drain(std::time::Duration::from_secs(15))).await;
+        }
         for t in &self.tasks {
             t.abort();
         }
@@ -84,6 +89,7 @@ pub async fn start(config: BrokerConfig) -> Result<Running, StartError> {
         tokio::spawn(groups.clone().run_ticker()),
         tokio::spawn(crate::replication::fetcher::run_manager(broker.clone())),
         tokio::spawn(broker.clone().maintain_isr()),
+        tokio::spawn(cluster.clone().run_rebalancer()),
     ];
     let b = broker.clone();
     let mut changes = cluster.subscribe();

@@ -34,6 +34,7 @@ pub const KAFKA_3_9: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::ElectLeaders, 0, 2),
 ];
 
 /// The versions served for `key`, if any.
