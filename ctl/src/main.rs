@@ -4,6 +4,7 @@
 mod client;
 mod consume;
 mod groups;
+mod partitions;
 mod produce;
 mod topics;
 mod zk;
@@ -50,6 +51,20 @@ enum Command {
         #[command(flatten)]
         bootstrap: Bootstrap,
     },
+    /// Reassign partitions (kafka-reassign-partitions.sh).
+    Partitions {
+        #[command(subcommand)]
+        action: partitions::Action,
+        #[command(flatten)]
+        bootstrap: Bootstrap,
+    },
+    /// Broker operations: drain a broker of its replicas.
+    Brokers {
+        #[command(subcommand)]
+        action: partitions::BrokerAction,
+        #[command(flatten)]
+        bootstrap: Bootstrap,
+    },
     /// The coordinator ensemble at a glance (like `zkServer.sh status` on every server).
     Zk {
         #[command(subcommand)]
@@ -64,6 +79,8 @@ fn main() -> ExitCode {
         Command::Produce(o) => produce::run(o),
         Command::Consume(o) => consume::run(o),
         Command::Groups { action, bootstrap } => groups::run(action, &bootstrap),
+        Command::Partitions { action, bootstrap } => partitions::run(action, &bootstrap),
+        Command::Brokers { action, bootstrap } => partitions::run_brokers(action, &bootstrap),
         Command::Zk { action } => zk::run(action).map_err(client::CtlError::Usage),
     };
     match result {

@@ -32,6 +32,13 @@ pub enum Action {
     Describe {
         #[arg(long)]
         topic: Option<String>,
+        /// Only partitions with fewer in-sync replicas than they should have (replicas being
+        /// added by a reassignment do not count), as kafka-topics.sh's option.
+        #[arg(long)]
+        under_replicated_partitions: bool,
+        /// Only partitions without a leader.
+        #[arg(long)]
+        unavailable_partitions: bool,
     },
     /// Delete a topic.
     Delete {
@@ -71,9 +78,18 @@ pub fn run(action: Action, b: &Bootstrap) -> Result<(), CtlError> {
                 println!("{n}");
             }
         }
-        Action::Describe { topic } => {
+        Action::Describe { topic, under_replicated_partitions, unavailable_partitions } => {
+            // Replicas being added, listed before and after the metadata is read, so that a
+            // reassignment starting or ending meanwhile is known either way.
+            let mut adding = if under_replicated_partitions { crate::partitions::adding_replicas(b)? } else { Default::default() };
             let c: BaseConsumer = config(b).create()?;
             let md = c.fetch_metadata(topic.as_deref(), timeout(b))?;
+            if under_replicated_partitions {
+                for (k, v) in crate::partitions::adding_replicas(b)? {
+                    let e = adding.entry(k).or_default();
+                    e.extend(v.into_iter().filter(|x| !e.contains(x)).collect::<Vec<_>>());
+                }
+            }
             let a = admin(b)?;
             let mut topics: Vec<_> = md.topics().iter().collect();
             topics.sort_by_key(|t| t.name());
@@ -91,8 +107,17 @@ pub fn run(action: Action, b: &Bootstrap) -> Result<(), CtlError> {
                         }
                     }
                 }
-                println!("Topic: {}\tPartitionCount: {}\tReplicationFactor: {}\tConfigs: {}", t.name(), t.partitions().len(), rf, overrides.join(","));
+                let filtered = under_replicated_partitions || unavailable_partitions;
+                if !filtered {
+                    println!("Topic: {}\tPartitionCount: {}\tReplicationFactor: {}\tConfigs: {}", t.name(), t.partitions().len(), rf, overrides.join(","));
+                }
                 for p in t.partitions() {
+                    let adding_here = adding.get(&(t.name().to_string(), p.id())).map_or(0, |a| a.iter().filter(|x| p.replicas().contains(x)).count());
+                    let under = p.isr().len() < p.replicas().len() - adding_here;
+                    let unavailable = p.leader() < 0;
+                    if filtered && !((under_replicated_partitions && under) || (unavailable_partitions && unavailable)) {
+                        continue;
+                    }
                     let list = |v: &[i32]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",");
                     println!("\tTopic: {}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}", t.name(), p.id(), p.leader(), list(p.replicas()), list(p.isr()));
                 }

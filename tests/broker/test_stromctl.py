@@ -85,3 +85,54 @@ def test_keys_and_clear_errors(cluster, topic):
     assert p.returncode == 1 and "no key separator" in p.stderr
     p = run("topics", "list", "--bootstrap-server", "127.0.0.1:1", "--timeout", "3", check=False)
     assert p.returncode == 1 and p.stderr.startswith("stromctl: ")
+
+
+def test_drain_a_broker_then_stop_it(cluster, extra_brokers, topic, zk_client):
+    """`stromctl brokers drain 2` moves every replica off broker 2 by partition
+    reassignment (AlterPartitionReassignments through the controller) while
+    `topics describe --under-replicated-partitions` never lists a partition;
+    broker 2 then holds nothing, is stopped, and every record is still read.
+    Also `partitions reassign` back onto broker 2 with --wait."""
+    import json
+    import threading
+    b1 = extra_brokers(1)
+    b2 = extra_brokers(2)
+    ku.wait_for_brokers(cluster.bootstrap, {0, 1, 2})
+    boot = "%s,%s" % (b1.bootstrap, b2.bootstrap)
+    name = "drain-" + topic
+    run("topics", "create", "--bootstrap-server", cluster.bootstrap, "--topic", name,
+        "--partitions", "3", "--replication-factor", "2")
+    ku.wait_until(lambda: all(len(json.loads(zk_client.get("/brokers/topics/%s/partitions/%d/state" % (name, p))[0])["isr"]) == 2
+                              for p in range(3)), timeout=30, what="full ISRs")
+    lines = "".join("r%d\n" % i for i in range(300))
+    run("produce", "--bootstrap-server", cluster.bootstrap, "--topic", name, stdin=lines)
+    urp, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            out = run("topics", "describe", "--bootstrap-server", cluster.bootstrap,
+                      "--under-replicated-partitions", check=False)
+            if out.returncode == 0 and out.stdout.strip():
+                urp.append(out.stdout)
+    t = threading.Thread(target=watch)
+    t.start()
+    try:
+        out = run("brokers", "drain", "2", "--bootstrap-server", boot, "--wait", "60").stdout
+    finally:
+        stop.set()
+        t.join(60)
+    assert "Broker 2 holds no replica" in out, out
+    assert urp == [], "under-replicated partitions during the drain: %s" % urp[:2]
+    assignment = json.loads(zk_client.get("/brokers/topics/%s" % name)[0])
+    assert all(2 not in r for r in assignment["partitions"].values()), assignment
+    cluster.stop_broker(2)
+    ku.wait_for_brokers(cluster.bootstrap, {0, 1})
+    got = run("consume", "--bootstrap-server", b1.bootstrap, "--topic", name,
+              "--from-beginning", "--max-messages", "300").stdout.split()
+    assert sorted(got) == sorted("r%d" % i for i in range(300))
+    # and back: partition 0 onto brokers 1 and 0, waiting for completion
+    out = run("partitions", "reassign", "--bootstrap-server", cluster.bootstrap, "--topic", name,
+              "--partition", "0", "--replicas", "1,0", "--wait", "60").stdout
+    assert "complete" in out, out
+    assert json.loads(zk_client.get("/brokers/topics/%s" % name)[0])["partitions"]["0"] == [1, 0]
+    assert run("partitions", "list-reassignments", "--bootstrap-server", cluster.bootstrap).stdout.strip() == ""

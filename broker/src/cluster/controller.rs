@@ -76,6 +76,40 @@ pub fn imbalance(broker: i32, partitions: &[(&[i32], &PartitionState)]) -> f64 {
     not_led as f64 / preferred.len() as f64
 }
 
+/// A reassignment of a partition from `current` to `target` replicas, as Kafka keeps it while it
+/// runs (KIP-455): (replicas, adding, removing), with every target replica first (so the first
+/// target replica is the preferred leader from the start) and the leaving ones after.
+pub fn start_reassignment(current: &[i32], target: &[i32]) -> (Vec<i32>, Vec<i32>, Vec<i32>) {
+    let mut replicas = target.to_vec();
+    replicas.extend(current.iter().filter(|r| !target.contains(r)));
+    let adding = target.iter().copied().filter(|r| !current.contains(r)).collect();
+    let removing = current.iter().copied().filter(|r| !target.contains(r)).collect();
+    (replicas, adding, removing)
+}
+
+/// Completing a reassignment once every target replica is in sync: the leader stays if it is a
+/// target replica, else the first target replica in sync and alive takes over; the ISR keeps
+/// only target replicas; the leader epoch is bumped so that removed replicas are fenced.
+/// `None` while a target replica is still catching up (or none could lead).
+pub fn complete_reassignment(target: &[i32], state: &PartitionState, brokers: &Brokers, controller_epoch: i32) -> Option<PartitionState> {
+    if target.is_empty() || !target.iter().all(|r| state.isr.contains(r)) {
+        return None;
+    }
+    let leader = if target.contains(&state.leader) && brokers.live.contains(&state.leader) {
+        state.leader
+    } else {
+        *target.iter().find(|r| brokers.eligible(**r))?
+    };
+    let isr: Vec<i32> = state.isr.iter().copied().filter(|r| target.contains(r)).collect();
+    Some(PartitionState { leader, leader_epoch: state.leader_epoch + 1, isr: with_first(isr, leader), controller_epoch, ..state.clone() })
+}
+
+/// A partition is under-replicated when fewer replicas are in sync than it should have (the
+/// replicas being added by a reassignment do not count yet, as in Kafka since KIP-352).
+pub fn under_replicated(replicas: &[i32], adding: &[i32], isr: &[i32]) -> bool {
+    isr.len() < replicas.len() - adding.iter().filter(|a| replicas.contains(a)).count()
+}
+
 fn with_first(mut isr: Vec<i32>, leader: i32) -> Vec<i32> {
     if !isr.contains(&leader) {
         isr.insert(0, leader);
@@ -140,6 +174,23 @@ mod tests {
         assert_eq!((s.leader, s.isr), (2, vec![2]));
         // the only in-sync replica keeps leading while it shuts down
         assert_eq!(elect(&[1, 2], &st(1, 4, &[1]), &b, false, 2), None);
+    }
+
+    #[test]
+    fn reassignment_adds_first_then_completes_when_the_targets_are_in_sync() {
+        let (replicas, adding, removing) = start_reassignment(&[1, 2, 3], &[4, 2, 3]);
+        assert_eq!((replicas.clone(), adding.clone(), removing.clone()), (vec![4, 2, 3, 1], vec![4], vec![1]));
+        let b = live(&[1, 2, 3, 4]);
+        // 4 still catching up: nothing to do, and not under-replicated meanwhile
+        assert_eq!(complete_reassignment(&[4, 2, 3], &st(1, 7, &[1, 2, 3]), &b, 2), None);
+        assert!(!under_replicated(&replicas, &adding, &[1, 2, 3]));
+        assert!(under_replicated(&replicas, &adding, &[1, 2]));
+        // in sync: the leader (1) is leaving, so 4 leads; 1 leaves the ISR; the epoch moves
+        let s = complete_reassignment(&[4, 2, 3], &st(1, 7, &[1, 2, 3, 4]), &b, 2).unwrap();
+        assert_eq!((s.leader, s.leader_epoch, s.isr), (4, 8, vec![2, 3, 4]));
+        // a leader that stays keeps leading
+        let s = complete_reassignment(&[2, 3, 4], &st(2, 7, &[1, 2, 3, 4]), &b, 2).unwrap();
+        assert_eq!((s.leader, s.isr), (2, vec![2, 3, 4]));
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub struct PartitionInfo {
     /// state znode yet).
     pub controller_epoch: i32,
     pub state_version: i32,
+    /// A reassignment in progress: replicas being added and removed.
+    pub adding: Vec<i32>,
+    pub removing: Vec<i32>,
 }
 
 impl PartitionInfo {
@@ -29,6 +32,22 @@ pub struct TopicInfo {
     pub id: [u8; 16],
     pub partitions: Vec<PartitionInfo>,
     pub config: BTreeMap<String, String>,
+    /// Version of the topic's assignment znode (for conditional updates).
+    pub assignment_version: i32,
+}
+
+impl TopicInfo {
+    /// The assignment znode's content for this view (with reassignments in progress).
+    pub fn assignment(&self) -> super::znodes::TopicAssignment {
+        let key = |i: usize| i.to_string();
+        super::znodes::TopicAssignment {
+            partitions: self.partitions.iter().enumerate().map(|(i, p)| (key(i), p.replicas.clone())).collect(),
+            topic_id: Some(super::znodes::uuid_to_string(&self.id)),
+            adding_replicas: self.partitions.iter().enumerate().filter(|(_, p)| !p.adding.is_empty()).map(|(i, p)| (key(i), p.adding.clone())).collect(),
+            removing_replicas: self.partitions.iter().enumerate().filter(|(_, p)| !p.removing.is_empty()).map(|(i, p)| (key(i), p.removing.clone())).collect(),
+            version: 3,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]

@@ -193,6 +193,7 @@ impl Cluster {
                 }
             }
             if writes.is_empty() {
+                self.complete_reassignments(&snap, &brokers).await;
                 return;
             }
             match self.write_states(&writes, snap.controller_epoch_version).await {
@@ -270,6 +271,121 @@ impl Cluster {
                 }
             }
         }
+    }
+
+    /// Reassignments whose target replicas are all in sync are completed: per topic one
+    /// transaction (fenced like every controller write) that sets the new leader/ISR of each
+    /// such partition and the assignment without the removed replicas.
+    async fn complete_reassignments(&self, snap: &Snapshot, brokers: &super::controller::Brokers) {
+        for t in snap.topics.values() {
+            let mut states = Vec::new();
+            let mut assignment = t.assignment();
+            for (i, p) in t.partitions.iter().enumerate() {
+                if p.adding.is_empty() && p.removing.is_empty() {
+                    continue;
+                }
+                let target: Vec<i32> = p.replicas.iter().copied().filter(|r| !p.removing.contains(r)).collect();
+                let Some(next) = super::controller::complete_reassignment(&target, &p.state(), brokers, snap.controller_epoch) else { continue };
+                tracing::info!(topic = %t.name, partition = i, replicas = ?target, leader = next.leader, "reassignment complete");
+                let key = i.to_string();
+                assignment.partitions.insert(key.clone(), target);
+                assignment.adding_replicas.remove(&key);
+                assignment.removing_replicas.remove(&key);
+                states.push((i as i32, next, p.state_version));
+            }
+            if states.is_empty() {
+                continue;
+            }
+            let c = self.client().await;
+            let mut w = c.new_multi_writer();
+            let built = (|| -> Result<(), zk::Error> {
+                w.add_check_version(CONTROLLER_EPOCH, snap.controller_epoch_version)?;
+                for (p, st, version) in &states {
+                    w.add_set_data(&state_path(&t.name, *p), &serde_json::to_vec(st).expect("json"), Some(*version))?;
+                }
+                w.add_set_data(&topic_path(&t.name), &serde_json::to_vec(&assignment).expect("json"), Some(t.assignment_version))
+            })();
+            let result = match built {
+                Ok(()) => w.commit().await.map(|_| ()).map_err(zk::Error::from),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                tracing::info!(topic = %t.name, error = %e, "reassignment completion not written; retrying on the next change");
+            }
+        }
+        let _ = self.reload().await;
+    }
+
+    /// Starts (or, with `None` replicas, cancels) reassignments of a topic's partitions, as the
+    /// controller: the assignment znode gets the target replicas first, the leaving ones after,
+    /// and the adding/removing lists (KIP-455); new replicas start following at once and the
+    /// controller completes each partition when its targets are in sync. Returns per partition
+    /// a Kafka error code and message.
+    pub async fn reassign(&self, topic: &str, wanted: &[(i32, Option<Vec<i32>>)]) -> Result<Vec<(i32, i16, Option<String>)>, ClusterError> {
+        use kafka_protocol::error::ResponseError as E;
+        let snap = self.snapshot();
+        if snap.controller != self.config.broker_id {
+            return Err(ClusterError::Refused("not the controller".into()));
+        }
+        let Some(t) = snap.topics.get(topic) else {
+            return Ok(wanted.iter().map(|(p, _)| (*p, E::UnknownTopicOrPartition.code(), Some(format!("topic {topic} does not exist")))).collect());
+        };
+        let mut assignment = t.assignment();
+        let mut out = Vec::new();
+        let mut changed = false;
+        for (p, target) in wanted {
+            let Some(info) = usize::try_from(*p).ok().and_then(|i| t.partitions.get(i)) else {
+                out.push((*p, E::UnknownTopicOrPartition.code(), Some(format!("partition {p} of {topic} does not exist"))));
+                continue;
+            };
+            let key = p.to_string();
+            let original: Vec<i32> = info.replicas.iter().copied().filter(|r| !info.adding.contains(r)).collect();
+            match target {
+                None => {
+                    if info.adding.is_empty() && info.removing.is_empty() {
+                        out.push((*p, E::NoReassignmentInProgress.code(), Some("no reassignment in progress".into())));
+                        continue;
+                    }
+                    assignment.partitions.insert(key.clone(), original);
+                    assignment.adding_replicas.remove(&key);
+                    assignment.removing_replicas.remove(&key);
+                }
+                Some(target) => {
+                    let mut distinct = target.clone();
+                    distinct.sort_unstable();
+                    distinct.dedup();
+                    if target.is_empty() || distinct.len() != target.len() {
+                        out.push((*p, E::InvalidReplicaAssignment.code(), Some("the replica list is empty or repeats a broker".into())));
+                        continue;
+                    }
+                    if let Some(b) = target.iter().find(|b| !snap.brokers.contains_key(b)) {
+                        out.push((*p, E::InvalidReplicaAssignment.code(), Some(format!("broker {b} is not registered"))));
+                        continue;
+                    }
+                    let (replicas, adding, removing) = super::controller::start_reassignment(&original, target);
+                    assignment.partitions.insert(key.clone(), replicas);
+                    if adding.is_empty() {
+                        assignment.adding_replicas.remove(&key);
+                    } else {
+                        assignment.adding_replicas.insert(key.clone(), adding);
+                    }
+                    if removing.is_empty() {
+                        assignment.removing_replicas.remove(&key);
+                    } else {
+                        assignment.removing_replicas.insert(key.clone(), removing);
+                    }
+                }
+            }
+            changed = true;
+            out.push((*p, 0, None));
+        }
+        if changed {
+            let c = self.client().await;
+            c.set_data(&topic_path(topic), &serde_json::to_vec(&assignment).expect("json"), Some(t.assignment_version)).await.map_err(ctx(format!("reassign partitions of {topic}")))?;
+            self.reload().await?;
+            self.control().await;
+        }
+        Ok(out)
     }
 
     /// Writes partition states as the controller, fenced by `/controller_epoch`'s version.
@@ -389,7 +505,7 @@ impl Cluster {
     }
 
     async fn load_topic(&self, c: &zk::Client, t: &str, is_controller: bool, controller_epoch: i32) -> Result<Option<TopicInfo>, ClusterError> {
-        let (data, _) = match c.get_data(&topic_path(t)).await {
+        let (data, assignment_stat) = match c.get_data(&topic_path(t)).await {
             Ok(v) => v,
             Err(zk::Error::NoNode) => return Ok(None),
             Err(e) => return Err(ctx(format!("read topic {t}"))(e)),
@@ -435,13 +551,16 @@ impl Cluster {
                 }
                 None => (PartitionState { controller_epoch, leader: -1, version: 1, leader_epoch: -1, isr: vec![] }, -1),
             };
-            partitions.push(PartitionInfo { replicas: reps.clone(), leader: state.leader, leader_epoch: state.leader_epoch, isr: state.isr, controller_epoch: state.controller_epoch, state_version });
+            let key = p.to_string();
+            let adding = a.adding_replicas.get(&key).cloned().unwrap_or_default();
+            let removing = a.removing_replicas.get(&key).cloned().unwrap_or_default();
+            partitions.push(PartitionInfo { replicas: reps.clone(), leader: state.leader, leader_epoch: state.leader_epoch, isr: state.isr, controller_epoch: state.controller_epoch, state_version, adding, removing });
         }
         let config = match c.get_data(&config_path(t)).await {
             Ok((d, _)) => serde_json::from_slice::<EntityConfig>(&d).map(|e| e.config).unwrap_or_default(),
             Err(_) => BTreeMap::new(),
         };
-        Ok(Some(TopicInfo { name: t.to_string(), id, partitions, config }))
+        Ok(Some(TopicInfo { name: t.to_string(), id, partitions, config, assignment_version: assignment_stat.version }))
     }
 
     /// Watches for changes and keeps the snapshot current; re-establishes the session (and the

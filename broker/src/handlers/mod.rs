@@ -24,6 +24,7 @@ mod offset_commit;
 mod offset_fetch;
 pub(crate) mod offset_for_leader_epoch;
 mod produce;
+mod reassignments;
 mod sasl;
 mod sync_group;
 
@@ -137,6 +138,8 @@ routes! {
     SaslAuthenticate => SaslAuthenticateRequest, sasl::authenticate,
     OffsetForLeaderEpoch => OffsetForLeaderEpochRequest, offset_for_leader_epoch::handle,
     ElectLeaders => ElectLeadersRequest, elect_leaders::handle,
+    AlterPartitionReassignments => AlterPartitionReassignmentsRequest, reassignments::alter,
+    ListPartitionReassignments => ListPartitionReassignmentsRequest, reassignments::list,
 }
 
 #[cfg(test)]
