@@ -174,7 +174,7 @@ impl Broker {
         }
         let brokers = self.snapshot().live_broker_ids();
         let rf = self.config.offsets_topic_replication_factor;
-        let replicas = crate::cluster::znodes::assign_replicas(&brokers, self.config.offsets_topic_num_partitions, rf, rand::random::<u32>() as usize % brokers.len().max(1), 0)
+        let replicas = crate::cluster::znodes::assign_replicas_racks(&brokers, &self.snapshot().racks(), self.config.offsets_topic_num_partitions, rf, rand::random::<u32>() as usize % brokers.len().max(1), 0)
             .map_err(|e| {
                 tracing::warn!(error = %e, "cannot create {OFFSETS_TOPIC} yet (offsets.topic.replication.factor={rf})");
                 err(ResponseError::CoordinatorNotAvailable)

@@ -271,3 +271,21 @@ def test_stopped_broker_leaves_the_cluster(cluster, broker1, extra_brokers,
     ku.wait_for_brokers(cluster.bootstrap, {0, 1})
     assert zk_client.exists("/brokers/ids/3") is None
     assert b3.proc is None
+
+
+def test_rack_aware_assignment(make_cluster, topic):
+    """With broker.rack on every broker (two racks), a new topic's replica
+    sets each span both racks, and the racks are in the registrations."""
+    c = make_cluster(**{"broker.rack": "rack-a"})
+    c.start_broker(1, **{"broker.rack": "rack-a"})
+    c.start_broker(2, **{"broker.rack": "rack-b"})
+    c.start_broker(3, **{"broker.rack": "rack-b"})
+    ku.wait_for_brokers(c.bootstrap, {0, 1, 2, 3})
+    rack = {0: "rack-a", 1: "rack-a", 2: "rack-b", 3: "rack-b"}
+    t = ku.create_topic(c.bootstrap, topic, partitions=8, replication_factor=2)
+    for p in t.partitions.values():
+        assert {rack[r] for r in p.replicas} == {"rack-a", "rack-b"}, p.replicas
+    # leaders spread over all four brokers
+    assert {p.leader for p in t.partitions.values()} == {0, 1, 2, 3}
+    md = ku.admin_client(c.bootstrap).list_topics(timeout=10)
+    assert len(md.brokers) == 4

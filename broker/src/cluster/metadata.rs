@@ -78,4 +78,9 @@ impl Snapshot {
     pub fn live_broker_ids(&self) -> Vec<i32> {
         self.brokers.keys().copied().collect()
     }
+
+    /// `broker.rack` of the live brokers that have one.
+    pub fn racks(&self) -> BTreeMap<i32, String> {
+        self.brokers.iter().filter_map(|(id, r)| r.rack.clone().map(|rack| (*id, rack))).collect()
+    }
 }

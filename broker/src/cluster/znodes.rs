@@ -194,6 +194,13 @@ pub fn validate_topic_name(t: &str) -> Result<(), String> {
 /// leaders spread evenly and each replica set on distinct brokers, as Kafka's rack-unaware
 /// assignment does (`shift` varies follower placement).
 pub fn assign_replicas(brokers: &[i32], partitions: i32, rf: i16, start: usize, first_partition: i32) -> Result<Vec<Vec<i32>>, String> {
+    assign_replicas_racks(brokers, &BTreeMap::new(), partitions, rf, start, first_partition)
+}
+
+/// As `assign_replicas`, rack-aware when brokers have a `broker.rack` (Kafka's rule): brokers
+/// are taken alternating between racks, and each replica set covers as many racks as it can.
+/// Some brokers with a rack and some without is refused, as Kafka does.
+pub fn assign_replicas_racks(brokers: &[i32], racks: &BTreeMap<i32, String>, partitions: i32, rf: i16, start: usize, first_partition: i32) -> Result<Vec<Vec<i32>>, String> {
     let n = brokers.len();
     if rf < 1 {
         return Err(format!("replication factor must be at least 1, not {rf}"));
@@ -201,18 +208,47 @@ pub fn assign_replicas(brokers: &[i32], partitions: i32, rf: i16, start: usize, 
     if rf as usize > n {
         return Err(format!("replication factor {rf} is larger than the {n} available brokers"));
     }
+    let with_rack = brokers.iter().filter(|b| racks.contains_key(b)).count();
+    if with_rack != 0 && with_rack != n {
+        return Err("some brokers have a broker.rack and some do not: give every broker one".into());
+    }
+    // Rack-alternated order: one broker of each rack in turn.
+    let order: Vec<i32> = if with_rack == 0 {
+        brokers.to_vec()
+    } else {
+        let mut by_rack: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for b in brokers {
+            by_rack.entry(racks[b].as_str()).or_default().push(*b);
+        }
+        let mut out = Vec::with_capacity(n);
+        let mut i = 0;
+        while out.len() < n {
+            for ids in by_rack.values() {
+                if let Some(b) = ids.get(i) {
+                    out.push(*b);
+                }
+            }
+            i += 1;
+        }
+        out
+    };
+    let rack_count = racks.values().collect::<std::collections::BTreeSet<_>>().len();
     let mut out = Vec::new();
     for i in 0..partitions {
         let p = (first_partition + i) as usize;
         let first = (start + p) % n;
         let shift = 1 + (start + p / n) % (n.max(2) - 1);
-        let mut set = vec![brokers[first]];
+        let mut set = vec![order[first]];
         for r in 1..rf as usize {
+            let used: std::collections::BTreeSet<&String> = set.iter().filter_map(|b| racks.get(b)).collect();
+            let fresh_rack = |b: i32| used.len() >= rack_count || racks.get(&b).is_none_or(|r| !used.contains(r));
             let mut idx = (first + shift * r) % n;
-            while set.contains(&brokers[idx]) {
+            let mut tries = 0;
+            while set.contains(&order[idx]) || (tries < n && !fresh_rack(order[idx])) {
                 idx = (idx + 1) % n;
+                tries += 1;
             }
-            set.push(brokers[idx]);
+            set.push(order[idx]);
         }
         out.push(set);
     }
@@ -305,6 +341,29 @@ mod tests {
         assert_eq!(leaders, vec![0, 1, 2, 0, 1, 2]);
         assert!(assign_replicas(&[0], 1, 2, 0, 0).is_err());
         assert_eq!(assign_replicas(&[5], 2, 1, 3, 0).unwrap(), vec![vec![5], vec![5]]);
+    }
+
+    #[test]
+    fn rack_aware_assignment_covers_every_rack() {
+        let racks: BTreeMap<i32, String> = [(1, "a"), (2, "a"), (3, "b"), (4, "b"), (5, "c"), (6, "c")].into_iter().map(|(b, r)| (b, r.to_string())).collect();
+        let a = assign_replicas_racks(&[1, 2, 3, 4, 5, 6], &racks, 12, 3, 0, 0).unwrap();
+        for set in &a {
+            let used: std::collections::BTreeSet<&String> = set.iter().map(|b| &racks[b]).collect();
+            assert_eq!(used.len(), 3, "{set:?} spans {used:?}");
+        }
+        // leaders spread: every broker leads twice
+        let mut leads = BTreeMap::new();
+        for set in &a {
+            *leads.entry(set[0]).or_insert(0) += 1;
+        }
+        assert!(leads.values().all(|n| *n == 2), "{leads:?}");
+        // two racks, RF 3: both racks used, replicas distinct
+        let two: BTreeMap<i32, String> = [(1, "a"), (2, "a"), (3, "b")].into_iter().map(|(b, r)| (b, r.to_string())).collect();
+        for set in assign_replicas_racks(&[1, 2, 3], &two, 6, 2, 1, 0).unwrap() {
+            assert_ne!(two[&set[0]], two[&set[1]], "{set:?}");
+        }
+        let some: BTreeMap<i32, String> = [(1, "a".to_string())].into();
+        assert!(assign_replicas_racks(&[1, 2], &some, 1, 1, 0, 0).is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use kafka_protocol::messages::*;
 
 use super::{s, Conn};
 use crate::broker::Broker;
-use crate::cluster::znodes::assign_replicas;
+use crate::cluster::znodes::assign_replicas_racks;
 
 pub async fn handle(b: &Broker, _c: &mut Conn, req: CreatePartitionsRequest, _h: &RequestHeader) -> Option<CreatePartitionsResponse> {
     let mut resp = CreatePartitionsResponse::default();
@@ -30,7 +30,7 @@ pub async fn handle(b: &Broker, _c: &mut Conn, req: CreatePartitionsRequest, _h:
                 }
                 None => {
                     let rf = info.partitions.first().map_or(1, |p| p.replicas.len()) as i16;
-                    assign_replicas(&brokers, t.count - have, rf, rand::random::<u32>() as usize % brokers.len().max(1), have).map_err(|e| (ResponseError::InvalidReplicationFactor.code(), e))?
+                    assign_replicas_racks(&brokers, &snap.racks(), t.count - have, rf, rand::random::<u32>() as usize % brokers.len().max(1), have).map_err(|e| (ResponseError::InvalidReplicationFactor.code(), e))?
                 }
             };
             if req.validate_only {

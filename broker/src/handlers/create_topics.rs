@@ -10,7 +10,7 @@ use kafka_protocol::messages::*;
 use super::{s, Conn};
 use crate::broker::Broker;
 use crate::cluster::zk::ClusterError;
-use crate::cluster::znodes::{assign_replicas, validate_topic_name};
+use crate::cluster::znodes::{assign_replicas_racks, validate_topic_name};
 use crate::log::LogConfig;
 
 type Refusal = (i16, String);
@@ -43,7 +43,7 @@ pub fn plan(b: &Broker, name: &str, partitions: i32, rf: i16, assignments: &[(i3
         return Err((ResponseError::InvalidReplicationFactor.code(), format!("Replication factor must be larger than 0, not {rf}.")));
     }
     let start = rand::random::<u32>() as usize % brokers.len().max(1);
-    assign_replicas(&brokers, partitions, rf, start, 0).map_err(|_| (ResponseError::InvalidReplicationFactor.code(), format!("Replication factor: {rf} larger than available brokers: {}.", brokers.len())))
+    assign_replicas_racks(&brokers, &snap.racks(), partitions, rf, start, 0).map_err(|e| if (rf as usize) > brokers.len() { (ResponseError::InvalidReplicationFactor.code(), format!("Replication factor: {rf} larger than available brokers: {}.", brokers.len())) } else { (ResponseError::InvalidReplicaAssignment.code(), e) })
 }
 
 pub async fn create(b: &Broker, name: &str, replicas: &[Vec<i32>], config: &BTreeMap<String, String>) -> Result<(), Refusal> {
