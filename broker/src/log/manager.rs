@@ -16,6 +16,24 @@ use crate::config::LogDefaults;
 
 pub type SharedLog = Arc<Mutex<PartitionLog>>;
 
+/// Kafka's per-log-dir file of high watermarks (`0`, a count, then `topic partition offset` lines).
+const HW_CHECKPOINT: &str = "replication-offset-checkpoint";
+
+/// The high watermarks recorded in a log dir; `None` without the file (a log dir written before
+/// replication existed: everything stored counts as committed).
+fn read_hw_checkpoint(dir: &Path) -> Option<HashMap<TopicPartition, i64>> {
+    let text = std::fs::read_to_string(dir.join(HW_CHECKPOINT)).ok()?;
+    let mut out = HashMap::new();
+    for line in text.lines().skip(2) {
+        let mut f = line.split_whitespace();
+        let (Some(t), Some(p), Some(o)) = (f.next(), f.next(), f.next()) else { continue };
+        if let (Ok(p), Ok(o)) = (p.parse::<i32>(), o.parse::<i64>()) {
+            out.insert(TopicPartition::new(t, p), o);
+        }
+    }
+    Some(out)
+}
+
 pub struct LogManager {
     dirs: Vec<PathBuf>,
     pub defaults: LogDefaults,
@@ -74,6 +92,7 @@ impl LogManager {
     pub fn load_all(&self, config_of: &dyn Fn(&str) -> LogConfig) -> io::Result<usize> {
         let mut n = 0;
         for d in &self.dirs {
+            let hws = read_hw_checkpoint(d);
             let Ok(entries) = std::fs::read_dir(d) else { continue };
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
@@ -85,7 +104,12 @@ impl LogManager {
                     continue;
                 }
                 let Some(tp) = TopicPartition::from_dir_name(&name) else { continue };
-                let (log, report) = PartitionLog::open(d, tp.clone(), config_of(&tp.topic))?;
+                let (mut log, report) = PartitionLog::open(d, tp.clone(), config_of(&tp.topic))?;
+                if let Some(hws) = &hws {
+                    // What was committed when the broker last recorded it; the rest of the log
+                    // becomes visible once the ISR has it again.
+                    log.high_watermark = hws.get(&tp).copied().unwrap_or(0).clamp(log.log_start_offset, log.next_offset);
+                }
                 if report.truncated_bytes > 0 {
                     tracing::warn!(partition = %tp, bytes = report.truncated_bytes, "truncating the log at the last valid batch after an unclean shutdown");
                 }
@@ -175,8 +199,14 @@ impl LogManager {
         let retention_every = Duration::from_millis(self.defaults.retention_check_interval_ms);
         let mut last_retention = tokio::time::Instant::now();
         let mut last_compaction = tokio::time::Instant::now();
+        let mut last_checkpoint = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
+            if last_checkpoint.elapsed() >= Duration::from_secs(5) {
+                // Kafka's replica.high.watermark.checkpoint.interval.ms default
+                self.checkpoint_high_watermarks();
+                last_checkpoint = tokio::time::Instant::now();
+            }
             let all: Vec<SharedLog> = self.logs.read().expect("logs lock").values().cloned().collect();
             let do_retention = last_retention.elapsed() >= retention_every;
             let do_compaction = last_compaction.elapsed() >= Duration::from_secs(30).min(retention_every);
@@ -209,12 +239,69 @@ impl LogManager {
         }
     }
 
+    /// Writes every log dir's high watermark checkpoint (atomically: a temporary file renamed).
+    pub fn checkpoint_high_watermarks(&self) {
+        let logs = self.logs.read().expect("logs lock");
+        for d in &self.dirs {
+            let mut lines = Vec::new();
+            for (tp, log) in logs.iter() {
+                let l = log.lock().expect("log lock");
+                if l.dir.parent() == Some(d.as_path()) {
+                    lines.push(format!("{} {} {}", tp.topic, tp.partition, l.high_watermark));
+                }
+            }
+            let text = format!("0\n{}\n{}", lines.len(), lines.iter().map(|l| format!("{l}\n")).collect::<String>());
+            let tmp = d.join(format!("{HW_CHECKPOINT}.tmp"));
+            if let Err(e) = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, d.join(HW_CHECKPOINT))) {
+                tracing::warn!(dir = %d.display(), error = %e, "cannot write the high watermark checkpoint");
+            }
+        }
+    }
+
     pub fn close_all(&self) {
+        self.checkpoint_high_watermarks();
         for log in self.logs.read().expect("logs lock").values() {
             let mut l = log.lock().expect("log lock");
             if let Err(e) = l.flush() {
                 tracing::error!(partition = %l.tp, error = %e, "flush at shutdown failed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch;
+
+    #[test]
+    fn high_watermarks_survive_a_restart_through_the_checkpoint() {
+        let dir = std::env::temp_dir().join(format!("strom-hw-checkpoint-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let b = crate::config::BrokerConfig::parse("broker.id=0\nzookeeper.connect=x:1\n", "t", &[]).unwrap();
+        let cfg = || LogConfig::resolve(&b.log, &Default::default()).unwrap();
+        let tp = TopicPartition::new("t", 0);
+        let m = LogManager::new(vec![dir.clone()], b.log.clone());
+        {
+            let log = m.get_or_create(&tp, cfg, "id").unwrap();
+            let mut l = log.lock().unwrap();
+            for i in 0..4 {
+                let data = batch::build(&[(None, Some(format!("v{i}").as_bytes()))], 1);
+                let bs = batch::split_batches(&data, 1 << 20).unwrap();
+                l.append(data, &bs, 0).unwrap();
+            }
+            l.advance_high_watermark(3);
+        }
+        // a log dir from before the checkpoint existed: everything counts as committed
+        let legacy = LogManager::new(vec![dir.clone()], b.log.clone());
+        legacy.load_all(&|_| cfg()).unwrap();
+        assert_eq!(legacy.get(&tp).unwrap().lock().unwrap().high_watermark, 4);
+        m.close_all();
+        let again = LogManager::new(vec![dir.clone()], b.log.clone());
+        again.load_all(&|_| cfg()).unwrap();
+        let l = again.get(&tp).unwrap();
+        let l = l.lock().unwrap();
+        assert_eq!((l.next_offset, l.high_watermark), (4, 3));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
