@@ -155,6 +155,53 @@ impl Broker {
         }
     }
 
+    /// acks=-1: waits until every in-sync replica has each append (the high watermark passed it),
+    /// as Kafka's delayed produce does: NOT_LEADER_OR_FOLLOWER when leadership moved meanwhile,
+    /// NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below min.insync.replicas, and
+    /// REQUEST_TIMED_OUT after `timeout`. Each wait is (partition, the offset the high watermark
+    /// must reach, the leader epoch of the append); returns an error code (0: replicated) per wait.
+    pub async fn wait_replicated(&self, waits: &[(TopicPartition, i64, i32)], timeout: std::time::Duration) -> Vec<i16> {
+        let b = self;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut appends = b.logs.subscribe_appends();
+        let mut out: Vec<Option<i16>> = vec![None; waits.len()];
+        loop {
+            appends.borrow_and_update();
+            for (i, (tp, need, epoch)) in waits.iter().enumerate() {
+                if out[i].is_some() {
+                    continue;
+                }
+                let Some((e, isr)) = b.replicas.leadership(tp).filter(|(e, _)| e == epoch) else {
+                    out[i] = Some(ResponseError::NotLeaderOrFollower.code());
+                    continue;
+                };
+                let _ = e;
+                let Some(log) = b.logs.get(tp) else {
+                    out[i] = Some(ResponseError::NotLeaderOrFollower.code());
+                    continue;
+                };
+                let l = log.lock().expect("log lock");
+                if l.high_watermark >= *need {
+                    let min = l.config.min_insync_replicas;
+                    out[i] = Some(if (isr.len() as i32) < min { ResponseError::NotEnoughReplicasAfterAppend.code() } else { 0 });
+                }
+            }
+            if out.iter().all(Option::is_some) {
+                break;
+            }
+            tokio::select! {
+                _ = appends.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    for o in out.iter_mut().filter(|o| o.is_none()) {
+                        *o = Some(ResponseError::RequestTimedOut.code());
+                    }
+                    break;
+                }
+            }
+        }
+        out.into_iter().map(|c| c.unwrap_or(0)).collect()
+    }
+
     /// Next producer id, reserving blocks of 1000 in the coordinator.
     pub async fn next_producer_id(&self) -> Result<i64, String> {
         let mut ids = self.producer_ids.lock().await;

@@ -289,3 +289,41 @@ def test_rack_aware_assignment(make_cluster, topic):
     assert {p.leader for p in t.partitions.values()} == {0, 1, 2, 3}
     md = ku.admin_client(c.bootstrap).list_topics(timeout=10)
     assert len(md.brokers) == 4
+
+
+def test_committed_offsets_survive_the_group_coordinator_killed(make_cluster, topic, group):
+    """__consumer_offsets replicated (offsets.topic.replication.factor=2): a
+    group commits offsets, the broker coordinating it is SIGKILLed, and the
+    group's committed offsets are still there through the other broker."""
+    c = make_cluster(**{"offsets.topic.replication.factor": "2", "offsets.topic.num.partitions": "3",
+                        "default.replication.factor": "2", "zookeeper.session.timeout.ms": "6000"})
+    b1 = c.start_broker(1)
+    ku.wait_for_brokers(c.bootstrap, {0, 1})
+    ku.create_topic(c.bootstrap, topic, partitions=2, replication_factor=2)
+    for p in range(2):
+        ku.produce(c.bootstrap, topic, [b"x%d" % i for i in range(10)], partition=p, conf={"acks": "all"})
+    con = ku.consumer("%s,%s" % (c.bootstrap, b1.bootstrap), group=group)
+    con.subscribe([topic])
+    try:
+        assert len(ku.collect(con, 20, 30)) == 20
+        con.commit(asynchronous=False)
+    finally:
+        con.close()
+    a = ku.admin_client(c.bootstrap)
+    desc = a.describe_consumer_groups([group])[group].result(30)
+    coordinator = desc.coordinator.id
+    survivor = c.brokers[1 - coordinator]
+    c.brokers[coordinator].kill()
+    ku.wait_for_brokers(survivor.bootstrap, {1 - coordinator}, timeout=60)
+    con = ku.consumer(survivor.bootstrap, group=group)
+    try:
+        def committed():
+            try:
+                got = con.committed([TopicPartition(topic, p) for p in range(2)], timeout=5)
+            except Exception:
+                return None
+            return [tp.offset for tp in got]
+        assert ku.wait_until(lambda: committed() == [10, 10], timeout=60,
+                             what="committed offsets through the surviving broker")
+    finally:
+        con.close()

@@ -233,9 +233,11 @@ impl GroupCoordinator {
         Ok(codes)
     }
 
-    /// Commits offsets after writing them to `__consumer_offsets`. Returns one code per entry.
-    pub fn commit(&self, broker: &Broker, group: &str, member: &str, generation: i32, entries: &[(String, i32, i64, i32, String)]) -> Vec<i16> {
-        let all = |e: i16| vec![e; entries.len()];
+    /// Commits offsets: written to `__consumer_offsets`, then (`commit_replicated`) recorded once
+    /// the in-sync replicas have them, as Kafka does (offsets.commit.required.acks=-1). Returns
+    /// one code per entry and what to wait for.
+    pub fn commit(&self, broker: &Broker, group: &str, member: &str, generation: i32, entries: &[(String, i32, i64, i32, String)]) -> PendingCommit {
+        let all = |e: i16| PendingCommit { codes: vec![e; entries.len()], wait: None, values: Vec::new() };
         if let Err(e) = self.check(group) {
             return all(e);
         }
@@ -263,35 +265,54 @@ impl GroupCoordinator {
             let v = offsets::encode_value(&OffsetValue { offset: *o, leader_epoch: *e, metadata: m.clone(), commit_timestamp: now });
             keyed.push((k, v));
         }
+        let mut wait = None;
         if !keyed.is_empty() {
-            if let Err(e) = self.write(broker, group, &keyed.iter().map(|(k, v)| (k.as_slice(), Some(v.as_slice()))).collect::<Vec<_>>()) {
-                return all(e);
+            match self.write(broker, group, &keyed.iter().map(|(k, v)| (k.as_slice(), Some(v.as_slice()))).collect::<Vec<_>>()) {
+                Ok(w) => wait = Some(w),
+                Err(e) => return all(e),
             }
         }
-        let mut inner = self.lock();
-        let slot = inner.groups.entry(group.to_string()).or_default();
-        for ((t, p, o, e, m), code) in entries.iter().zip(&codes) {
-            if *code == 0 {
-                slot.offsets.insert((t.clone(), *p), OffsetValue { offset: *o, leader_epoch: *e, metadata: m.clone(), commit_timestamp: now });
-            }
-        }
-        codes
+        let values = entries.iter().zip(&codes).filter(|(_, c)| **c == 0).map(|((t, p, o, e, m), _)| ((t.clone(), *p), OffsetValue { offset: *o, leader_epoch: *e, metadata: m.clone(), commit_timestamp: now })).collect();
+        PendingCommit { codes, wait, values }
     }
 
-    fn write(&self, broker: &Broker, group: &str, records: &[(&[u8], Option<&[u8]>)]) -> Result<(), i16> {
+    /// The commit's records are on every in-sync replica: the offsets count from now on.
+    pub fn commit_replicated(&self, group: &str, values: Vec<((String, i32), OffsetValue)>) {
+        let mut inner = self.lock();
+        let slot = inner.groups.entry(group.to_string()).or_default();
+        for (k, v) in values {
+            slot.offsets.insert(k, v);
+        }
+    }
+
+}
+
+/// An offset commit written but not yet acknowledged.
+pub struct PendingCommit {
+    pub codes: Vec<i16>,
+    /// (partition, offset the high watermark must reach, leader epoch).
+    pub wait: Option<(crate::log::TopicPartition, i64, i32)>,
+    pub values: Vec<((String, i32), OffsetValue)>,
+}
+
+impl GroupCoordinator {
+    /// Appends to the group's `__consumer_offsets` partition; returns what to wait for before
+    /// acknowledging (partition, offset the high watermark must reach, leader epoch).
+    fn write(&self, broker: &Broker, group: &str, records: &[(&[u8], Option<&[u8]>)]) -> Result<(crate::log::TopicPartition, i64, i32), i16> {
         let p = self.partition_for(group);
         let (log, epoch) = broker.leader_log(OFFSETS_TOPIC, p).map_err(|_| NOT_COORDINATOR)?;
         let recs: Vec<batch::KeyValue<'_>> = records.iter().map(|(k, v)| (Some(*k), *v)).collect();
         let data = batch::build(&recs, now_ms());
         let batches = batch::split_batches(&data, usize::MAX).map_err(|_| COORDINATOR_NOT_AVAILABLE)?;
+        let tp = crate::log::TopicPartition::new(OFFSETS_TOPIC, p);
         let res = {
             let mut l = log.lock().expect("log lock");
             let res = l.append(data, &batches, epoch);
-            broker.replicas.after_append(&crate::log::TopicPartition::new(OFFSETS_TOPIC, p), &mut l);
+            broker.replicas.after_append(&tp, &mut l);
             res
         };
         broker.logs.notify_appended();
-        res.map(|_| ()).map_err(|e| {
+        res.map(|a| (tp, a.last_offset + 1, epoch)).map_err(|e| {
             tracing::error!(group, error = %e, "failed to write committed offsets");
             COORDINATOR_NOT_AVAILABLE
         })

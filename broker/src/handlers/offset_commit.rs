@@ -1,4 +1,4 @@
-//! OffsetCommit: stored in `__consumer_offsets`, acknowledged after the write.
+//! OffsetCommit: stored in `__consumer_offsets`, acknowledged once the in-sync replicas have it.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::*;
@@ -21,7 +21,21 @@ pub async fn handle(b: &Broker, _c: &mut Conn, req: OffsetCommitRequest, _h: &Re
             }
         }
     }
-    let codes = b.groups.commit(b, &req.group_id.0, &req.member_id, req.generation_id_or_member_epoch, &entries);
+    let pending = b.groups.commit(b, &req.group_id.0, &req.member_id, req.generation_id_or_member_epoch, &entries);
+    let mut codes = pending.codes;
+    if let Some(w) = pending.wait {
+        // Acknowledged once the in-sync replicas have it, as Kafka (offsets.commit.timeout.ms).
+        let code = b.wait_replicated(&[w], std::time::Duration::from_secs(5)).await[0];
+        if code == 0 {
+            b.groups.commit_replicated(&req.group_id.0, pending.values);
+        } else {
+            // Kafka's mapping of append errors for offset commits.
+            let mapped = if code == ResponseError::NotLeaderOrFollower.code() { ResponseError::NotCoordinator.code() } else { ResponseError::CoordinatorNotAvailable.code() };
+            for c in codes.iter_mut().filter(|c| **c == 0) {
+                *c = mapped;
+            }
+        }
+    }
     let mut resp = OffsetCommitResponse::default();
     for t in &req.topics {
         let mut tr = OffsetCommitResponseTopic::default().with_name(t.name.clone());

@@ -51,7 +51,9 @@ pub async fn handle(b: &Broker, _c: &mut Conn, req: ProduceRequest, _h: &Request
     }
     if !waits.is_empty() {
         let timeout = std::time::Duration::from_millis(req.timeout_ms.clamp(0, 300_000) as u64);
-        for (t, p, code) in wait_for_isr(b, &waits, timeout).await {
+        let codes = b.wait_replicated(&waits.iter().map(|(_, _, tp, need, epoch)| (tp.clone(), *need, *epoch)).collect::<Vec<_>>(), timeout).await;
+        for ((t, p, ..), code) in waits.iter().zip(codes) {
+            let (t, p) = (*t, *p);
             if code != 0 {
                 let pr = &mut resp.responses[t].partition_responses[p];
                 pr.error_code = code;
@@ -60,51 +62,6 @@ pub async fn handle(b: &Broker, _c: &mut Conn, req: ProduceRequest, _h: &Request
         }
     }
     (acks != 0).then_some(resp)
-}
-
-/// acks=-1: waits until every in-sync replica has each append (the high watermark passed it),
-/// as Kafka's delayed produce does: NOT_LEADER_OR_FOLLOWER when leadership moved meanwhile,
-/// NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below min.insync.replicas, and
-/// REQUEST_TIMED_OUT after the request's timeout. Returns (topic, partition, error) per wait.
-async fn wait_for_isr(b: &Broker, waits: &[(usize, usize, TopicPartition, i64, i32)], timeout: std::time::Duration) -> Vec<(usize, usize, i16)> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut appends = b.logs.subscribe_appends();
-    let mut out: Vec<Option<i16>> = vec![None; waits.len()];
-    loop {
-        appends.borrow_and_update();
-        for (i, (_, _, tp, need, epoch)) in waits.iter().enumerate() {
-            if out[i].is_some() {
-                continue;
-            }
-            let Some((e, isr)) = b.replicas.leadership(tp).filter(|(e, _)| e == epoch) else {
-                out[i] = Some(ResponseError::NotLeaderOrFollower.code());
-                continue;
-            };
-            let _ = e;
-            let Some(log) = b.logs.get(tp) else {
-                out[i] = Some(ResponseError::NotLeaderOrFollower.code());
-                continue;
-            };
-            let l = log.lock().expect("log lock");
-            if l.high_watermark >= *need {
-                let min = l.config.min_insync_replicas;
-                out[i] = Some(if (isr.len() as i32) < min { ResponseError::NotEnoughReplicasAfterAppend.code() } else { 0 });
-            }
-        }
-        if out.iter().all(Option::is_some) {
-            break;
-        }
-        tokio::select! {
-            _ = appends.changed() => {}
-            _ = tokio::time::sleep_until(deadline) => {
-                for o in out.iter_mut().filter(|o| o.is_none()) {
-                    *o = Some(ResponseError::RequestTimedOut.code());
-                }
-                break;
-            }
-        }
-    }
-    waits.iter().zip(out).map(|((t, p, ..), code)| (*t, *p, code.unwrap_or(0))).collect()
 }
 
 /// What an append did, for the response and for acks=-1.
