@@ -1,0 +1,134 @@
+//! `LogPipeline`: the seed's EFLFK path as one resource — shippers (Filebeat's role) reading log
+//! files into a topic, processors (Logstash's role) consuming it into Elasticsearch indices.
+
+use std::collections::BTreeMap;
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::common::{Condition, PodSettings};
+
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "strom.io",
+    version = "v1alpha1",
+    kind = "LogPipeline",
+    namespaced,
+    shortname = "klp",
+    status = "LogPipelineStatus",
+    printcolumn = r#"{"name":"Cluster","type":"string","jsonPath":".spec.cluster"}"#,
+    printcolumn = r#"{"name":"Topic","type":"string","jsonPath":".spec.topic.name"}"#,
+    printcolumn = r#"{"name":"Available","type":"string","jsonPath":".status.conditions[?(@.type==\"Available\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct LogPipelineSpec {
+    /// The BrokerCluster (same namespace) carrying the records.
+    pub cluster: String,
+    /// The topic between shippers and processors (created as a Topic resource).
+    pub topic: PipelineTopic,
+    #[x_kube(validation = kube::core::Rule::new("size(self) >= 1").message("a pipeline needs at least one source"))]
+    pub sources: Vec<Source>,
+    pub processor: Processor,
+    #[x_kube(validation = kube::core::Rule::new("size(self) >= 1").message("a pipeline needs at least one sink"))]
+    pub sinks: Vec<Sink>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineTopic {
+    pub name: String,
+    #[serde(default = "three")]
+    #[x_kube(validation = kube::core::Rule::new("self >= 1").message("partitions must be at least 1"))]
+    pub partitions: i32,
+    #[serde(default = "one")]
+    #[x_kube(validation = kube::core::Rule::new("self >= 1").message("replicationFactor must be at least 1"))]
+    pub replication_factor: i32,
+}
+
+fn one() -> i32 {
+    1
+}
+fn three() -> i32 {
+    3
+}
+
+/// Log files to ship, as a Filebeat input: paths (globs), tags, extra fields, multiline.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    pub name: String,
+    #[x_kube(validation = kube::core::Rule::new("size(self) >= 1 && self.all(p, p.startsWith('/'))").message("paths must be absolute file paths or globs"))]
+    pub paths: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
+    /// Lines not matching this pattern join the previous event (Filebeat's multiline pattern
+    /// with negate: true, match: after).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiline_pattern: Option<String>,
+    /// Where the shipper runs: `DaemonSet` (on every node, reading hostPath logs) or `Sidecar`.
+    #[serde(default = "daemonset")]
+    #[x_kube(validation = kube::core::Rule::new("self == 'DaemonSet' || self == 'Sidecar'").message("mode must be DaemonSet or Sidecar"))]
+    pub mode: String,
+}
+
+fn daemonset() -> String {
+    "DaemonSet".into()
+}
+
+/// The consumer side, as a Logstash pipeline: a consumer group, a codec and parsing.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Processor {
+    #[serde(default = "one")]
+    pub replicas: i32,
+    pub consumer_group: String,
+    #[serde(default = "json")]
+    pub codec: String,
+    /// earliest or latest.
+    #[serde(default = "latest")]
+    #[x_kube(validation = kube::core::Rule::new("self == 'earliest' || self == 'latest'").message("autoOffsetReset must be earliest or latest"))]
+    pub auto_offset_reset: String,
+    /// Parsing applied to the message: `none` or `nginx-combined`.
+    #[serde(default = "none")]
+    pub parse: String,
+    #[serde(default, flatten)]
+    pub pod: PodSettings,
+}
+
+fn json() -> String {
+    "json".into()
+}
+fn latest() -> String {
+    "latest".into()
+}
+fn none() -> String {
+    "none".into()
+}
+
+/// Where events go: Elasticsearch hosts and an index pattern, for the events carrying a tag
+/// (all events when `whenTag` is absent), as the seed's `if "access" in [tags]`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Sink {
+    #[x_kube(validation = kube::core::Rule::new("size(self) >= 1").message("give at least one Elasticsearch host"))]
+    pub hosts: Vec<String>,
+    /// For example `nginx_access-%{+YYYY.MM.dd}`.
+    pub index: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_tag: Option<String>,
+    /// A Secret with `username` and `password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogPipelineStatus {
+    #[serde(default)]
+    pub observed_generation: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}

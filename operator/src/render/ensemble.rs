@@ -1,0 +1,250 @@
+//! CoordinatorEnsemble → zoo.cfg, headless and client Services, StatefulSet, PodDisruptionBudget.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, HTTPGetAction, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, Volume,
+    VolumeMount, VolumeResourceRequirements,
+};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::{config_hash, labels, pod_dns, properties, Owner, Rendered, CONFIG_HASH, DEFAULT_IMAGE};
+use crate::crd::common::PodSettings;
+use crate::crd::ensemble::CoordinatorEnsembleSpec;
+
+pub const CONFIG_FILE: &str = "zoo.cfg";
+const DATA: &str = "/data";
+const CONFIG_DIR: &str = "/etc/strom";
+
+pub fn headless_name(name: &str) -> String {
+    format!("{name}-headless")
+}
+
+pub fn client_service_name(name: &str) -> String {
+    format!("{name}-client")
+}
+
+/// The connect string clients (and broker clusters) use: the client Service.
+pub fn connect_string(name: &str, namespace: &str, spec: &CoordinatorEnsembleSpec) -> String {
+    format!("{}.{namespace}.svc.cluster.local:{}", client_service_name(name), spec.ports.client)
+}
+
+/// zoo.cfg: the typed settings, the pass-through keys, and one `server.N` line per pod (N is
+/// the ordinal + 1, which strom-coordinator takes as its myid from the pod's hostname).
+pub fn zoo_cfg(name: &str, namespace: &str, spec: &CoordinatorEnsembleSpec) -> String {
+    let c = &spec.config;
+    let mut e: BTreeMap<String, String> = [
+        ("tickTime", c.tick_time.to_string()),
+        ("initLimit", c.init_limit.to_string()),
+        ("syncLimit", c.sync_limit.to_string()),
+        ("dataDir", DATA.to_string()),
+        ("clientPort", spec.ports.client.to_string()),
+        ("maxClientCnxns", c.max_client_cnxns.to_string()),
+        ("snapCount", c.snap_count.to_string()),
+        ("autopurge.snapRetainCount", c.autopurge_snap_retain_count.to_string()),
+        ("autopurge.purgeInterval", c.autopurge_purge_interval.to_string()),
+        ("4lw.commands.whitelist", "srvr,stat,mntr,ruok,conf,isro".to_string()),
+        ("admin.enableServer", "true".to_string()),
+        ("admin.serverPort", spec.ports.admin.to_string()),
+        // The operator scales the ensemble with reconfig, without restarting it.
+        ("reconfigEnabled", "true".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for (k, v) in &spec.extra_config {
+        e.insert(k.clone(), v.clone());
+    }
+    let mut text = properties(&format!("zoo.cfg of CoordinatorEnsemble {namespace}/{name}, rendered by strom-operator"), &e);
+    let headless = headless_name(name);
+    for i in 0..spec.replicas {
+        text.push_str(&format!("server.{}={}:{}:{}:participant;{}\n", i + 1, pod_dns(name, i, &headless, namespace), spec.ports.quorum, spec.ports.election, spec.ports.client));
+    }
+    text
+}
+
+pub fn render(owner: &Owner, spec: &CoordinatorEnsembleSpec) -> Rendered {
+    let name = &owner.name;
+    let lbl = labels("coordinator", name);
+    let files: BTreeMap<String, String> = [(CONFIG_FILE.to_string(), zoo_cfg(name, &owner.namespace, spec))].into();
+    let hash = config_hash(&files);
+    let config_map = ConfigMap { metadata: owner.meta(name.clone(), &lbl), data: Some(files), ..Default::default() };
+    let port = |n: &str, p: i32| ServicePort { name: Some(n.into()), port: p, target_port: Some(IntOrString::Int(p)), ..Default::default() };
+    let headless = Service {
+        metadata: owner.meta(headless_name(name), &lbl),
+        spec: Some(ServiceSpec {
+            cluster_ip: Some("None".into()),
+            // Peers must resolve each other before they are ready (they become ready by
+            // forming the ensemble).
+            publish_not_ready_addresses: Some(true),
+            selector: Some(lbl.clone()),
+            ports: Some(vec![port("client", spec.ports.client), port("quorum", spec.ports.quorum), port("election", spec.ports.election)]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let client = Service {
+        metadata: owner.meta(client_service_name(name), &lbl),
+        spec: Some(ServiceSpec { selector: Some(lbl.clone()), ports: Some(vec![port("client", spec.ports.client)]), ..Default::default() }),
+        ..Default::default()
+    };
+    let probe = |path: &str, delay: i32| Probe {
+        http_get: Some(HTTPGetAction { path: Some(path.into()), port: IntOrString::Int(spec.ports.admin), ..Default::default() }),
+        initial_delay_seconds: Some(delay),
+        period_seconds: Some(5),
+        timeout_seconds: Some(3),
+        failure_threshold: Some(6),
+        ..Default::default()
+    };
+    let container = Container {
+        name: "coordinator".into(),
+        image: Some(spec.pod.image.clone().unwrap_or_else(|| DEFAULT_IMAGE.into())),
+        command: Some(vec!["strom-coordinator".into()]),
+        args: Some(vec![format!("{CONFIG_DIR}/{CONFIG_FILE}")]),
+        ports: Some(vec![
+            ContainerPort { name: Some("client".into()), container_port: spec.ports.client, ..Default::default() },
+            ContainerPort { name: Some("quorum".into()), container_port: spec.ports.quorum, ..Default::default() },
+            ContainerPort { name: Some("election".into()), container_port: spec.ports.election, ..Default::default() },
+            ContainerPort { name: Some("admin".into()), container_port: spec.ports.admin, ..Default::default() },
+        ]),
+        // Ready once it serves clients (a member of a working ensemble); alive while the
+        // process answers at all.
+        readiness_probe: Some(probe("/commands/ruok", 5)),
+        liveness_probe: Some(probe("/commands/ruok", 30)),
+        resources: spec.pod.resources.clone(),
+        volume_mounts: Some(vec![
+            VolumeMount { name: "data".into(), mount_path: DATA.into(), ..Default::default() },
+            VolumeMount { name: "config".into(), mount_path: CONFIG_DIR.into(), read_only: Some(true), ..Default::default() },
+        ]),
+        ..Default::default()
+    };
+    // Parallel: a server is ready only once a majority runs, so pods cannot wait for each other.
+    let stateful_set = stateful_set(owner, &lbl, spec.replicas, &spec.pod, &hash, container, &spec.storage, &headless_name(name), "Parallel");
+    let pdb = pdb(owner, &lbl);
+    Rendered { config_map, services: vec![headless, client], stateful_set, pdb }
+}
+
+/// A StatefulSet of `replicas` pods running `container`, with a config volume from the
+/// resource's ConfigMap and a data volume per pod.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn stateful_set(owner: &Owner, lbl: &BTreeMap<String, String>, replicas: i32, pod: &PodSettings, hash: &str, container: Container, storage: &crate::crd::common::Storage, headless: &str, policy: &str) -> StatefulSet {
+    let mut pod_labels = lbl.clone();
+    pod_labels.extend(pod.pod_labels.clone());
+    let mut annotations = pod.pod_annotations.clone();
+    annotations.insert(CONFIG_HASH.into(), hash.into());
+    let p = &pod.placement;
+    StatefulSet {
+        metadata: owner.meta(owner.name.clone(), lbl),
+        spec: Some(StatefulSetSpec {
+            replicas: Some(replicas),
+            service_name: Some(headless.into()),
+            pod_management_policy: Some(policy.into()),
+            selector: LabelSelector { match_labels: Some(lbl.clone()), ..Default::default() },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta { labels: Some(pod_labels), annotations: Some(annotations), ..Default::default() }),
+                spec: Some(PodSpec {
+                    containers: vec![container],
+                    volumes: Some(vec![Volume { name: "config".into(), config_map: Some(ConfigMapVolumeSource { name: owner.name.clone(), ..Default::default() }), ..Default::default() }]),
+                    affinity: p.affinity.clone(),
+                    tolerations: (!p.tolerations.is_empty()).then(|| p.tolerations.clone()),
+                    node_selector: (!p.node_selector.is_empty()).then(|| p.node_selector.clone()),
+                    topology_spread_constraints: (!p.topology_spread_constraints.is_empty()).then(|| p.topology_spread_constraints.clone()),
+                    security_context: Some(k8s_openapi::api::core::v1::PodSecurityContext { run_as_non_root: Some(true), run_as_user: Some(10001), fs_group: Some(10001), ..Default::default() }),
+                    ..Default::default()
+                }),
+            },
+            volume_claim_templates: Some(vec![PersistentVolumeClaim {
+                metadata: ObjectMeta { name: Some("data".into()), labels: Some(lbl.clone()), ..Default::default() },
+                spec: Some(PersistentVolumeClaimSpec {
+                    access_modes: Some(vec!["ReadWriteOnce".into()]),
+                    storage_class_name: storage.class.clone(),
+                    resources: Some(VolumeResourceRequirements { requests: Some([("storage".to_string(), Quantity(storage.size.clone()))].into()), ..Default::default() }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// At most one pod of the resource down at a time by voluntary disruption.
+pub(super) fn pdb(owner: &Owner, lbl: &BTreeMap<String, String>) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        metadata: owner.meta(owner.name.clone(), lbl),
+        spec: Some(PodDisruptionBudgetSpec { max_unavailable: Some(IntOrString::Int(1)), selector: Some(LabelSelector { match_labels: Some(lbl.clone()), ..Default::default() }), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn spec(replicas: i32) -> CoordinatorEnsembleSpec {
+        serde_json::from_value(serde_json::json!({"replicas": replicas, "storage": {"size": "1Gi"}})).unwrap()
+    }
+
+    fn owner() -> Owner {
+        Owner { name: "zk".into(), namespace: "logs".into(), reference: None }
+    }
+
+    #[test]
+    fn zoo_cfg_lists_every_pod_with_its_myid() {
+        let cfg = zoo_cfg("zk", "logs", &spec(3));
+        for (n, pod) in [(1, "zk-0"), (2, "zk-1"), (3, "zk-2")] {
+            assert!(cfg.contains(&format!("server.{n}={pod}.zk-headless.logs.svc.cluster.local:2888:3888:participant;2181\n")), "{cfg}");
+        }
+        assert!(!cfg.contains("server.4"));
+        for line in ["tickTime=2000", "initLimit=10", "syncLimit=5", "dataDir=/data", "clientPort=2181", "reconfigEnabled=true"] {
+            assert!(cfg.lines().any(|l| l == line), "{line} missing in\n{cfg}");
+        }
+        let mut s = spec(1);
+        s.extra_config.insert("jute.maxbuffer".into(), "4194304".into());
+        s.extra_config.insert("tickTime".into(), "1000".into());
+        let cfg = zoo_cfg("zk", "logs", &s);
+        assert!(cfg.lines().any(|l| l == "jute.maxbuffer=4194304") && cfg.lines().any(|l| l == "tickTime=1000"), "pass-through keys win: {cfg}");
+    }
+
+    #[test]
+    fn objects_fit_together() {
+        let r = render(&owner(), &spec(3));
+        let ss = r.stateful_set.spec.as_ref().unwrap();
+        assert_eq!(ss.replicas, Some(3));
+        assert_eq!(ss.service_name.as_deref(), Some("zk-headless"));
+        let headless = &r.services[0];
+        assert_eq!(headless.metadata.name.as_deref(), Some("zk-headless"));
+        let hs = headless.spec.as_ref().unwrap();
+        assert_eq!((hs.cluster_ip.as_deref(), hs.publish_not_ready_addresses), (Some("None"), Some(true)));
+        // selectors match the pod labels
+        let pod_labels = ss.template.metadata.as_ref().unwrap().labels.clone().unwrap();
+        for sel in [hs.selector.clone().unwrap(), r.services[1].spec.as_ref().unwrap().selector.clone().unwrap(), ss.selector.match_labels.clone().unwrap(), r.pdb.spec.as_ref().unwrap().selector.as_ref().unwrap().match_labels.clone().unwrap()] {
+            assert!(sel.iter().all(|(k, v)| pod_labels.get(k) == Some(v)));
+        }
+        assert_eq!(r.pdb.spec.as_ref().unwrap().max_unavailable, Some(IntOrString::Int(1)));
+        let c = &ss.template.spec.as_ref().unwrap().containers[0];
+        assert_eq!(c.args.as_deref(), Some(&["/etc/strom/zoo.cfg".to_string()][..]));
+        assert_eq!(r.config_map.data.as_ref().unwrap().keys().collect::<Vec<_>>(), vec!["zoo.cfg"]);
+        let claim = &ss.volume_claim_templates.as_ref().unwrap()[0];
+        assert_eq!(claim.spec.as_ref().unwrap().resources.as_ref().unwrap().requests.as_ref().unwrap()["storage"], Quantity("1Gi".into()));
+    }
+
+    #[test]
+    fn a_config_change_changes_the_pod_template_hash() {
+        let hash = |s: &CoordinatorEnsembleSpec| render(&owner(), s).stateful_set.spec.unwrap().template.metadata.unwrap().annotations.unwrap()[CONFIG_HASH].clone();
+        let a = spec(3);
+        let mut b = spec(3);
+        assert_eq!(hash(&a), hash(&b), "same config, same hash");
+        b.config.tick_time = 3000;
+        assert_ne!(hash(&a), hash(&b));
+        // a resources-only change leaves the config hash alone (the template changes anyway)
+        let mut c = spec(3);
+        c.pod.image = Some("other".into());
+        assert_eq!(hash(&a), hash(&c));
+    }
+}
