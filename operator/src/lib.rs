@@ -1,9 +1,11 @@
 //! Strom's Kubernetes operator.
 //!
+//! - `controller`: reconcilers that apply the rendering with server-side apply and write status;
 //! - `crd`: the custom resources as Rust types (the CRDs in `crds/` are generated from them);
 //! - `render`: pure rendering of a resource into configs and Kubernetes objects, shared with
 //!   `stromctl up`.
 
+pub mod controller;
 pub mod crd;
 pub mod render;
 

@@ -1,0 +1,220 @@
+//! Controllers: each reconcile reads a resource, renders it (`render`), applies the objects with
+//! server-side apply under one field manager, and writes the status (observedGeneration,
+//! conditions). I/O only; what to write comes from the pure rendering.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+
+use crate::crd::broker::BrokerCluster;
+use crate::crd::common::Condition;
+use crate::crd::ensemble::CoordinatorEnsemble;
+use crate::render::{self, Owner, Rendered};
+
+/// The one field manager of everything the operator writes.
+pub const MANAGER: &str = "strom-operator";
+/// `strom.io/pause-reconciliation: "true"` stops reconciling a resource (its objects stay).
+pub const PAUSE: &str = "strom.io/pause-reconciliation";
+
+pub struct Context {
+    pub client: Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Reference(String),
+}
+
+fn apply_params() -> PatchParams {
+    PatchParams::apply(MANAGER).force()
+}
+
+async fn apply<K>(client: &Client, ns: &str, obj: &K) -> Result<K, Error>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()> + Clone + Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    let name = obj.meta().name.clone().unwrap_or_default();
+    Ok(api.patch(&name, &apply_params(), &Patch::Apply(obj)).await?)
+}
+
+/// Applies every object of a rendering; returns the StatefulSet as the server has it.
+async fn apply_all(client: &Client, ns: &str, r: &Rendered) -> Result<StatefulSet, Error> {
+    apply::<ConfigMap>(client, ns, &r.config_map).await?;
+    for s in &r.services {
+        apply::<Service>(client, ns, s).await?;
+    }
+    let ss = apply::<StatefulSet>(client, ns, &r.stateful_set).await?;
+    apply::<PodDisruptionBudget>(client, ns, &r.pdb).await?;
+    Ok(ss)
+}
+
+/// RFC 3339 UTC time of now (for condition transition times).
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Conditions for a reconcile outcome, keeping each one's transition time while its status
+/// stays the same.
+pub fn conditions(previous: &[Condition], generation: i64, now: &str, set: &[(&str, bool, &str, &str)]) -> Vec<Condition> {
+    set.iter()
+        .map(|(t, ok, reason, message)| {
+            let status = if *ok { "True" } else { "False" }.to_string();
+            let since = previous.iter().find(|c| c.type_ == *t && c.status == status).and_then(|c| c.last_transition_time.clone()).unwrap_or_else(|| now.to_string());
+            Condition { type_: t.to_string(), status, reason: reason.to_string(), message: message.to_string(), last_transition_time: Some(since), observed_generation: generation }
+        })
+        .collect()
+}
+
+async fn patch_status<K>(client: &Client, obj: &K, status: serde_json::Value) -> Result<(), Error>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), &obj.namespace().unwrap_or_else(|| "default".into()));
+    let body = serde_json::json!({"apiVersion": K::api_version(&()), "kind": K::kind(&()), "status": status});
+    api.patch_status(&obj.name_any(), &apply_params(), &Patch::Apply(&body)).await?;
+    Ok(())
+}
+
+fn paused<K: Resource>(obj: &K) -> bool {
+    obj.meta().annotations.as_ref().and_then(|a| a.get(PAUSE)).is_some_and(|v| v == "true")
+}
+
+/// Why an ensemble spec cannot work (the CRD's rules say the same; this guards resources
+/// created before a rule existed, or with validation off).
+pub fn ensemble_problem(e: &CoordinatorEnsemble) -> Option<String> {
+    let r = e.spec.replicas;
+    if !(1..=7).contains(&r) || r % 2 == 0 {
+        return Some(format!("replicas is {r}: an ensemble has 1, 3, 5 or 7 servers"));
+    }
+    None
+}
+
+pub async fn reconcile_ensemble(e: Arc<CoordinatorEnsemble>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = e.namespace().unwrap_or_else(|| "default".into());
+    let generation = e.metadata.generation.unwrap_or(0);
+    let previous = e.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+    let now = now_rfc3339();
+    if paused(&*e) {
+        let c = conditions(&previous, generation, &now, &[("ReconciliationPaused", true, "Paused", "the pause-reconciliation annotation is set")]);
+        patch_status(&ctx.client, &*e, serde_json::json!({"conditions": c})).await?;
+        return Ok(Action::await_change());
+    }
+    if let Some(why) = ensemble_problem(&e) {
+        let c = conditions(&previous, generation, &now, &[("Degraded", true, "InvalidSpec", &why), ("Available", false, "InvalidSpec", &why)]);
+        patch_status(&ctx.client, &*e, serde_json::json!({"observedGeneration": generation, "conditions": c})).await?;
+        return Ok(Action::requeue(Duration::from_secs(300)));
+    }
+    let owner = Owner::from(&*e);
+    let r = render::ensemble::render(&owner, &e.spec);
+    let ss = apply_all(&ctx.client, &ns, &r).await?;
+    let ready = ss.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
+    let available = ready == e.spec.replicas;
+    let msg = format!("{ready}/{} servers ready", e.spec.replicas);
+    let c = conditions(
+        &previous,
+        generation,
+        &now,
+        &[
+            ("Available", available, if available { "AllServersReady" } else { "ServersStarting" }, &msg),
+            ("Progressing", !available, if available { "Reconciled" } else { "WaitingForServers" }, &msg),
+            ("Degraded", false, "Reconciled", ""),
+            ("ReconciliationPaused", false, "NotPaused", ""),
+        ],
+    );
+    let status = serde_json::json!({
+        "observedGeneration": generation,
+        "readyReplicas": ready,
+        "connectString": render::ensemble::connect_string(&owner.name, &ns, &e.spec),
+        "conditions": c,
+    });
+    patch_status(&ctx.client, &*e, status).await?;
+    Ok(Action::requeue(Duration::from_secs(if available { 60 } else { 10 })))
+}
+
+/// The coordinator connect string a broker cluster uses.
+async fn coordinator_connect(client: &Client, ns: &str, b: &BrokerCluster) -> Result<String, Error> {
+    match (&b.spec.coordinator.ensemble, &b.spec.coordinator.connect) {
+        (Some(e), _) => {
+            let api: Api<CoordinatorEnsemble> = Api::namespaced(client.clone(), ns);
+            let ens = api.get_opt(e).await?.ok_or_else(|| Error::Reference(format!("CoordinatorEnsemble {ns}/{e} does not exist")))?;
+            Ok(render::ensemble::connect_string(e, ns, &ens.spec))
+        }
+        (None, Some(c)) => Ok(c.clone()),
+        (None, None) => Err(Error::Reference("coordinator names neither an ensemble nor a connect string".into())),
+    }
+}
+
+pub async fn reconcile_brokers(b: Arc<BrokerCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = b.namespace().unwrap_or_else(|| "default".into());
+    let generation = b.metadata.generation.unwrap_or(0);
+    let previous = b.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+    let now = now_rfc3339();
+    if paused(&*b) {
+        let c = conditions(&previous, generation, &now, &[("ReconciliationPaused", true, "Paused", "the pause-reconciliation annotation is set")]);
+        patch_status(&ctx.client, &*b, serde_json::json!({"conditions": c})).await?;
+        return Ok(Action::await_change());
+    }
+    let connect = match coordinator_connect(&ctx.client, &ns, &b).await {
+        Ok(c) => c,
+        Err(Error::Reference(why)) => {
+            let c = conditions(&previous, generation, &now, &[("Degraded", true, "CoordinatorNotFound", &why), ("Available", false, "CoordinatorNotFound", &why)]);
+            patch_status(&ctx.client, &*b, serde_json::json!({"observedGeneration": generation, "conditions": c})).await?;
+            return Ok(Action::requeue(Duration::from_secs(15)));
+        }
+        Err(e) => return Err(e),
+    };
+    let owner = Owner::from(&*b);
+    let r = render::broker::render(&owner, &b.spec, &connect);
+    let ss = apply_all(&ctx.client, &ns, &r).await?;
+    let ready = ss.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
+    let available = ready == b.spec.replicas;
+    let msg = format!("{ready}/{} brokers ready", b.spec.replicas);
+    let c = conditions(
+        &previous,
+        generation,
+        &now,
+        &[
+            ("Available", available, if available { "AllBrokersReady" } else { "BrokersStarting" }, &msg),
+            ("Progressing", !available, if available { "Reconciled" } else { "WaitingForBrokers" }, &msg),
+            ("Degraded", false, "Reconciled", ""),
+            ("ReconciliationPaused", false, "NotPaused", ""),
+        ],
+    );
+    let status = serde_json::json!({
+        "observedGeneration": generation,
+        "readyReplicas": ready,
+        "bootstrapServers": render::broker::bootstrap_servers(&owner.name, &ns, &b.spec),
+        "conditions": c,
+    });
+    patch_status(&ctx.client, &*b, status).await?;
+    Ok(Action::requeue(Duration::from_secs(if available { 60 } else { 10 })))
+}
+
+/// Errors: logged, retried after a while (never a crash loop).
+pub fn error_policy<K>(_obj: Arc<K>, e: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(error = %e, "reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(10))
+}
