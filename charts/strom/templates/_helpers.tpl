@@ -1,0 +1,32 @@
+{{- define "strom.name" -}}strom-operator{{- end -}}
+{{- define "strom.labels" -}}
+app.kubernetes.io/name: {{ include "strom.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+{{- define "strom.selector" -}}
+app.kubernetes.io/name: {{ include "strom.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+{{- define "strom.serviceAccount" -}}{{ default (printf "%s-strom-operator" .Release.Name) .Values.serviceAccount.name }}{{- end -}}
+{{- define "strom.rules" -}}
+- apiGroups: ["strom.io"]
+  resources: ["coordinatorensembles", "brokerclusters", "topics", "logpipelines"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["strom.io"]
+  resources: ["coordinatorensembles/status", "brokerclusters/status", "topics/status", "logpipelines/status"]
+  verbs: ["get", "patch"]
+- apiGroups: [""]
+  resources: ["configmaps", "services"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+- apiGroups: ["apps"]
+  resources: ["statefulsets"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end -}}
