@@ -123,6 +123,8 @@ def ens(ensemble_session, request):
     for s in ens.servers:
         if not net_up(ens, s.id):
             ens.net.heal_peer(s.id)
+        if not ens.net.client_link_up(s.id):
+            ens.net.heal_client(s.id)
     ens.start_all()
     ens.wait_healthy()
     quiet = request.node.get_closest_marker("quiet") is not None

@@ -173,6 +173,18 @@ class Network:
     def heal_peer(self, i):
         sh("ip", "link", "set", "ens-p%d" % i, "up")
 
+    def cut_client(self, i):
+        """Server i's client link down: its clients' packets are dropped (no
+        connection closes), while it stays in the ensemble."""
+        sh("ip", "link", "set", "ens-c%d" % i, "down")
+
+    def heal_client(self, i):
+        sh("ip", "link", "set", "ens-c%d" % i, "up")
+
+    def client_link_up(self, i):
+        out = sh("ip", "-o", "link", "show", "ens-c%d" % i)
+        return ",UP" in out or "<UP" in out
+
     def peer_link_up(self, i):
         out = sh("ip", "-o", "link", "show", "ens-p%d" % i)
         return ",UP" in out or "<UP" in out

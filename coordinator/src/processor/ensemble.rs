@@ -183,9 +183,20 @@ impl Processor {
     /// leader has not answered within the session timeout (the client sees a connection loss
     /// and retries, as after any leader change).
     pub(super) fn follower_tick(&mut self, now: i64) {
-        let sessions: Vec<i64> = self.live.iter().filter(|(_, l)| l.conn.is_some()).map(|(s, _)| *s).collect();
+        // Only sessions whose client was heard from within its timeout are kept alive: a client
+        // that vanished without closing its connection (a cut cable, a frozen host) lets its
+        // session expire on the leader, as ZooKeeper's learners report only touched sessions.
+        let sessions: Vec<i64> = self.live.iter().filter(|(_, l)| l.conn.is_some() && l.deadline > now).map(|(s, _)| *s).collect();
         if !sessions.is_empty() {
             self.batch.to_leader.push(PeerMsg::Touch { sessions });
+        }
+        let silent: Vec<(i64, ConnId)> = self.live.iter().filter(|(_, l)| l.deadline <= now).filter_map(|(s, l)| l.conn.map(|c| (*s, c))).collect();
+        for (sid, conn) in silent {
+            tracing::info!(session = format_args!("{sid:#x}"), "client silent for its whole session timeout; closing its connection");
+            if let Some(l) = self.live.get_mut(&sid) {
+                l.conn = None;
+            }
+            self.close_conn(conn);
         }
         let mut stuck = Vec::new();
         for (sid, q) in &self.pending {
