@@ -37,6 +37,13 @@ if [ -d tests/broker ]; then
   STROM_KAFKA_TARGET=strom STROM_ZK_TARGET=zookeeper python3 -m pytest -q -p no:cacheprovider tests/broker
 fi
 
+# STROM_KAFKA_TARGET=kafka STROM_ZK_TARGET=zookeeper tests/replication/run.sh runs the same suite
+# against Kafka 3.9 on ZooKeeper 3.8 (all pass there too).
+if [ -d tests/replication ]; then
+  phase "broker replication fault tests (three brokers over a three-server ensemble, in network namespaces)"
+  STROM_KAFKA_TARGET=strom STROM_ZK_TARGET=strom bash tests/replication/run.sh -q
+fi
+
 phase "the README's run command"
 # Exactly the first command of README.md, from the repository root, then a client's view of it.
 run_cmd=$(grep -m1 -o 'cargo run --release -p strom-coordinator -- examples/local/zoo.cfg' README.md)

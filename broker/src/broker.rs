@@ -73,6 +73,22 @@ impl Broker {
         }
     }
 
+    /// The local log of a partition this broker holds a replica of (leader or follower), with the
+    /// leader epoch it knows: for reads Kafka lets followers serve (a consumer with a rack, KIP-392;
+    /// the debugging replica id of ListOffsets).
+    pub fn replica_log(&self, topic: &str, partition: i32) -> Result<(SharedLog, i32), i16> {
+        match self.leader_log(topic, partition) {
+            Ok(l) => Ok(l),
+            Err(code) if code == ResponseError::NotLeaderOrFollower.code() => {
+                let tp = TopicPartition::new(topic, partition);
+                let follow = self.replicas.follow_of(&tp).ok_or(code)?;
+                let log = self.logs.get(&tp).ok_or(code)?;
+                Ok((log, follow.epoch))
+            }
+            Err(code) => Err(code),
+        }
+    }
+
     /// Replica manager: opens logs for partitions assigned here, leads or follows each as the
     /// partition state says, applies config changes, removes logs of deleted topics, and tells
     /// the group coordinator which offsets partitions it leads.

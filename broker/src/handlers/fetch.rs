@@ -43,10 +43,13 @@ pub async fn handle(b: &Broker, _c: &mut Conn, req: FetchRequest, h: &RequestHea
     // A follower (replica id >= 0) reads up to the log end and reports its progress by the
     // offsets it asks for.
     let replica = if v >= 15 { req.replica_state.replica_id.0 } else { req.replica_id.0 };
+    // A consumer that names its rack (Fetch v11+) may read from a follower (KIP-392), up to the
+    // follower's high watermark.
+    let from_follower = replica < 0 && v >= 11 && !req.rack_id.is_empty();
     let mut appends = b.logs.subscribe_appends();
     loop {
         appends.borrow_and_update();
-        let (parts, total, any_error) = read_all(b, &wants, max_bytes, v, replica);
+        let (parts, total, any_error) = read_all(b, &wants, max_bytes, v, replica, from_follower);
         let now = tokio::time::Instant::now();
         if total >= min_bytes || any_error || now >= deadline || wants.is_empty() {
             return Some(build(parts, &wants, v));
@@ -58,7 +61,7 @@ pub async fn handle(b: &Broker, _c: &mut Conn, req: FetchRequest, h: &RequestHea
     }
 }
 
-fn read_all(b: &Broker, wants: &[Want], max_bytes: usize, v: i16, replica: i32) -> (Vec<PartitionData>, usize, bool) {
+fn read_all(b: &Broker, wants: &[Want], max_bytes: usize, v: i16, replica: i32, from_follower: bool) -> (Vec<PartitionData>, usize, bool) {
     let mut out = Vec::with_capacity(wants.len());
     let mut total = 0usize;
     let mut any_error = false;
@@ -70,7 +73,8 @@ fn read_all(b: &Broker, wants: &[Want], max_bytes: usize, v: i16, replica: i32) 
             out.push(pd.with_error_code(ResponseError::UnknownTopicId.code()));
             continue;
         }
-        let (log, epoch) = match b.leader_log(&w.topic, w.partition) {
+        let log = if from_follower { b.replica_log(&w.topic, w.partition) } else { b.leader_log(&w.topic, w.partition) };
+        let (log, epoch) = match log {
             Ok(l) => l,
             Err(code) => {
                 any_error = true;
@@ -80,6 +84,7 @@ fn read_all(b: &Broker, wants: &[Want], max_bytes: usize, v: i16, replica: i32) 
         };
         let tp = crate::log::TopicPartition::new(w.topic.clone(), w.partition);
         let epoch = b.replicas.leadership(&tp).map_or(epoch, |(e, _)| e);
+        let leads = b.replicas.leadership(&tp).is_some();
         if w.current_leader_epoch >= 0 && w.current_leader_epoch != epoch {
             any_error = true;
             let code = if w.current_leader_epoch < epoch { ResponseError::FencedLeaderEpoch } else { ResponseError::UnknownLeaderEpoch };
@@ -99,7 +104,7 @@ fn read_all(b: &Broker, wants: &[Want], max_bytes: usize, v: i16, replica: i32) 
             Ok(Some(r)) => {
                 total += r.bytes.len();
                 pd = pd.with_high_watermark(r.high_watermark).with_last_stable_offset(r.high_watermark).with_log_start_offset(r.log_start_offset).with_records(Some(r.bytes.into()));
-                if v >= 12 {
+                if v >= 12 && leads {
                     pd.current_leader = LeaderIdAndEpoch::default().with_leader_id(BrokerId(b.id())).with_leader_epoch(epoch);
                 }
             }

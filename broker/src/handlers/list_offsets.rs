@@ -14,12 +14,17 @@ pub async fn handle(b: &Broker, _c: &mut Conn, req: ListOffsetsRequest, h: &Requ
         let mut tr = ListOffsetsTopicResponse::default().with_name(t.name.clone());
         for p in t.partitions {
             let mut pr = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index).with_timestamp(-1).with_offset(-1).with_leader_epoch(-1);
-            match b.leader_log(&name, p.partition_index) {
+            // The debugging replica id (-2) may ask any replica, and sees its whole log
+            // (Kafka's kafka-get-offsets/replica verification); consumers ask the leader.
+            let debug = req.replica_id.0 == -2;
+            let log = if debug { b.replica_log(&name, p.partition_index) } else { b.leader_log(&name, p.partition_index) };
+            match log {
                 Err(code) => pr = pr.with_error_code(code),
                 Ok((log, epoch)) => {
                     let l = log.lock().expect("log lock");
                     let found = match p.timestamp {
                         -2 => Ok(Some((l.log_start_offset, -1))),
+                        -1 if debug => Ok(Some((l.next_offset, -1))),
                         -1 => Ok(Some((l.high_watermark, -1))),
                         -3 => l.max_timestamp(),
                         ts if ts >= 0 => l.offset_for_timestamp(ts),
