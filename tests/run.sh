@@ -44,6 +44,9 @@ if [ -d tests/replication ]; then
   STROM_KAFKA_TARGET=strom STROM_ZK_TARGET=strom bash tests/replication/run.sh -q
 fi
 
+phase "the Helm chart (lint, templates, CRDs current)"
+bash tests/chart.sh
+
 phase "the README's run command"
 # Exactly the first command of README.md, from the repository root, then a client's view of it.
 run_cmd=$(grep -m1 -o 'cargo run --release -p strom-coordinator -- examples/local/zoo.cfg' README.md)
