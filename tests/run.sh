@@ -47,6 +47,9 @@ fi
 phase "the Helm chart (lint, templates, CRDs current)"
 bash tests/chart.sh
 
+phase "images (a debootstrapped base, the data-plane and operator images, each binary run inside)"
+bash tests/images.sh
+
 phase "the README's run command"
 # Exactly the first command of README.md, from the repository root, then a client's view of it.
 run_cmd=$(grep -m1 -o 'cargo run --release -p strom-coordinator -- examples/local/zoo.cfg' README.md)
