@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks: our figures next to the reference system's, measured in the same run.
-# Prints, asserts nothing about speed. Usage: tests/bench.sh [--smoke] [coordinator] [broker]
-#   (no name: both)
+# Prints, asserts nothing about speed. Usage: tests/bench.sh [--smoke] [coordinator] [ensemble] [broker] [replication]
+#   (no name: all of them)
 #   --smoke   tiny load on a debug build, so tests/run.sh keeps the tooling working.
 #   coordinator  strom-coordinator vs Apache ZooKeeper 3.8 (strom-zkbench); BENCH_SECONDS per run
 #   ensemble     three strom-coordinators vs three Apache ZooKeeper 3.8 servers (one ensemble each, every
@@ -10,6 +10,13 @@
 #   broker       strom-broker (on strom-coordinator) vs Apache Kafka 4.x (one KRaft node) with Kafka's
 #                own Java tools; BENCH_RECORDS records per 100 B produce run (a quarter as many of
 #                1 KiB). It exits non-zero, after the table, only when a tool run fails outright.
+#   replication  three strom-brokers (over a three-server strom-coordinator ensemble) vs three Apache
+#                Kafka 4.x broker+controller nodes (one KRaft quorum): replication factor 3,
+#                min.insync.replicas=2, acks=all. Produce (BENCH_RECORDS x 100 B, a quarter as many
+#                of 1 KiB), end-to-end latency, RSS, and failover time (SIGKILL of a partition leader
+#                under an idempotent acks=all producer -> first write acknowledged by the new leader),
+#                with each system's default session timeouts and with both at 6 s. One cluster runs
+#                at a time. Exits non-zero, after the table, when a tool run or a failover fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -21,10 +28,10 @@ for a in "$@"; do
     *) names+=("$a") ;;
   esac
 done
-[ ${#names[@]} -gt 0 ] || names=(coordinator ensemble broker)
+[ ${#names[@]} -gt 0 ] || names=(coordinator ensemble broker replication)
 
 for n in "${names[@]}"; do
-  case "$n" in coordinator|ensemble|broker) ;; *) echo "unknown benchmark: $n (known: coordinator, ensemble, broker)" >&2; exit 2 ;; esac
+  case "$n" in coordinator|ensemble|broker|replication) ;; *) echo "unknown benchmark: $n (known: coordinator, ensemble, broker, replication)" >&2; exit 2 ;; esac
 done
 
 bash tests/lib/install.sh
@@ -33,7 +40,9 @@ source tests/lib/kafka.sh
 
 # One cargo build for every benchmark asked for.
 pkgs=(-p strom-coordinator)
-for n in "${names[@]}"; do if [ "$n" = broker ]; then pkgs+=(-p strom-broker); fi; done
+for n in "${names[@]}"; do
+  case "$n" in broker|replication) [[ " ${pkgs[*]} " == *" strom-broker "* ]] || pkgs+=(-p strom-broker) ;; esac
+done
 if [ "$SMOKE" = 1 ]; then
   cargo build --quiet "${pkgs[@]}" --bins
   BIN="$ROOT/target/debug"; SECS=0.3; CLIENTS="1 2"; MIXES="70"
@@ -197,20 +206,31 @@ br_tool() {
   if [ "$rc" != 0 ]; then BROKER_FAILED=$((BROKER_FAILED + 1)); return 1; fi
 }
 
-# br_create_topics BOOTSTRAP TOPIC...: 3 partitions, replication 1, through the Admin API
-# (confluent-kafka, the same calls for both brokers), then waits until every partition has a leader.
+# br_create_topics [--rf N] [--config KEY=VALUE]... BOOTSTRAP TOPIC...: 3 partitions, replication N
+# (default 1), through the Admin API (confluent-kafka, the same calls for both brokers), then waits
+# until every partition has a leader and N in-sync replicas.
 br_create_topics() {
   python3 - "$@" <<'PY'
 import sys, time
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
-bootstrap, topics = sys.argv[1], sys.argv[2:]
+args, rf, config = sys.argv[1:], 1, {}
+while args[0].startswith("--"):
+    if args[0] == "--rf":
+        rf = int(args[1])
+    elif args[0] == "--config":
+        k, v = args[1].split("=", 1)
+        config[k] = v
+    else:
+        sys.exit("br_create_topics: unknown option " + args[0])
+    args = args[2:]
+bootstrap, topics = args[0], args[1:]
 admin = AdminClient({"bootstrap.servers": bootstrap})
 deadline = time.time() + 60
 pending = list(topics)
 while pending:
-    futures = admin.create_topics([NewTopic(t, num_partitions=3, replication_factor=1) for t in pending],
-                                  operation_timeout=30)
+    futures = admin.create_topics([NewTopic(t, num_partitions=3, replication_factor=rf, config=config)
+                                   for t in pending], operation_timeout=30)
     retry = []
     for t, f in futures.items():
         try:
@@ -228,12 +248,22 @@ while pending:
 while True:
     md = admin.list_topics(timeout=10)
     if all(t in md.topics and md.topics[t].error is None and len(md.topics[t].partitions) == 3
-           and all(p.leader >= 0 for p in md.topics[t].partitions.values()) for t in topics):
+           and all(p.leader >= 0 and len(p.isrs) >= rf for p in md.topics[t].partitions.values())
+           for t in topics):
         break
     if time.time() > deadline:
         sys.exit("topics on %s not ready after 60s: %s" % (bootstrap, topics))
     time.sleep(0.2)
 PY
+}
+
+# br_init_logs DIR: an empty DIR with the tools' log4j2 configuration (warnings and errors to stderr).
+br_init_logs() {
+  rm -rf "$1"; mkdir -p "$1"
+  printf '%s\n' 'status = error' 'appender.err.type = Console' 'appender.err.name = STDERR' \
+    'appender.err.target = SYSTEM_ERR' 'appender.err.layout.type = PatternLayout' \
+    'appender.err.layout.pattern = [%d] %p %m (%c)%n' 'rootLogger.level = warn' \
+    'rootLogger.appenderRef.err.ref = STDERR' > "$1/tools-log4j2.properties"
 }
 
 br_save_logs() {
@@ -255,11 +285,7 @@ bench_broker() {
   else
     n100=${BENCH_RECORDS:-2000000}; sizes="100 1024"; e2e=${BENCH_E2E_RECORDS:-5000}; e2e_acks="1 all"; BR_TOOL_TIMEOUT=600
   fi
-  rm -rf "$BR_LOGS"; mkdir -p "$BR_LOGS"
-  printf '%s\n' 'status = error' 'appender.err.type = Console' 'appender.err.name = STDERR' \
-    'appender.err.target = SYSTEM_ERR' 'appender.err.layout.type = PatternLayout' \
-    'appender.err.layout.pattern = [%d] %p %m (%c)%n' 'rootLogger.level = warn' \
-    'rootLogger.appenderRef.err.ref = STDERR' > "$BR_LOGS/tools-log4j2.properties"
+  br_init_logs "$BR_LOGS"
 
   zp=$(free_port); zap=$(free_port); bp=$(free_port); kp=$(free_port); kcp=$(free_port)
   zpid=$(start_strom_zk "$BIN" "$WORK/strom-coordinator" "$zp" "$zap"); LATE_PIDS+=("$zpid")
@@ -378,13 +404,279 @@ bench_broker() {
   echo "  tool output and server logs: ${BR_LOGS#"$ROOT"/}/"
 }
 
+# --- replication ----------------------------------------------------------------------------------
+# Three strom-brokers, ids 0-2 on 127.0.4.1-3:9092, over a three-server strom-coordinator ensemble on
+# 127.0.4.1-3:2181, against three Apache Kafka 4.x combined broker+controller nodes, ids 1-3 on
+# 127.0.5.1-3:9092 forming one KRaft quorum on :9093. Topics of 3 partitions, replication factor 3,
+# min.insync.replicas=2 (as the topic's config and the brokers' default); every producer acks=all.
+# One cluster runs at a time, so an idle one takes no CPU from the other. The load tools are the
+# broker benchmark's (br_tool, results in BR); the failover probe is tests/lib/bench_failover.py.
+# Servers are disowned: no job notice when the probe SIGKILLs one (bash still reaps them).
+RP_LOGS="$ROOT/target/bench-logs/replication"   # tool output and server logs of the last run, kept
+declare -A RP_BPID=()   # broker id -> PID, of the cluster running now
+RP_CPIDS=()             # its coordinators (strom)
+RP_BOOT=""; RP_ZK=""; RP_KDIRS=""
+RP_NOTES=()             # lines printed under the table
+
+# rp_wait_brokers BOOTSTRAP N SECONDS: until the cluster's Metadata lists N brokers.
+rp_wait_brokers() {
+  python3 - "$@" <<'PY'
+import sys, time
+from confluent_kafka.admin import AdminClient
+bootstrap, n, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 2})   # no "connection refused" noise
+deadline, seen = time.time() + secs, None
+while time.time() < deadline:
+    try:
+        seen = sorted(admin.list_topics(timeout=5).brokers)
+        if len(seen) >= n:
+            sys.exit(0)
+    except Exception as e:  # noqa: BLE001 - not up yet
+        seen = str(e)
+    time.sleep(0.3)
+sys.exit("cluster %s: %s brokers expected, seen after %.0fs: %s" % (bootstrap, n, secs, seen))
+PY
+}
+
+# rp_start_strom PHASE [KEY=VALUE...]: the ensemble, then the three brokers with the extra settings.
+rp_start_strom() {
+  local phase=$1 i d pid dir logs
+  shift
+  dir="$WORK/replication-strom-$phase"; logs="$RP_LOGS/strom-$phase"; mkdir -p "$logs"
+  RP_BPID=(); RP_CPIDS=()
+  for i in 1 2 3; do
+    d="$dir/coordinator-$i"
+    write_member_cfg "$d" "$i" 127.0.4.
+    "$BIN/strom-coordinator" "$d/zoo.cfg" >"$logs/coordinator-$i.log" 2>&1 &
+    pid=$!; disown "$pid"; LATE_PIDS+=("$pid"); RP_CPIDS+=("$pid")
+  done
+  wait_ensemble 127.0.4. || return 1
+  RP_ZK=127.0.4.1:2181,127.0.4.2:2181,127.0.4.3:2181
+  for i in 0 1 2; do
+    d="$dir/broker-$i"; mkdir -p "$d"
+    printf '%s\n' "broker.id=$i" "listeners=PLAINTEXT://127.0.4.$((i + 1)):9092" \
+      "advertised.listeners=PLAINTEXT://127.0.4.$((i + 1)):9092" "log.dirs=$d/logs" "zookeeper.connect=$RP_ZK" \
+      "${RP_COMMON[@]}" "$@" > "$d/server.properties"
+    "$BIN/strom-broker" "$d/server.properties" >"$logs/broker-$i.log" 2>&1 &
+    pid=$!; disown "$pid"; PIDS+=("$pid"); RP_BPID[$i]=$pid
+  done
+  RP_BOOT=127.0.4.1:9092,127.0.4.2:9092,127.0.4.3:9092
+  rp_wait_brokers "$RP_BOOT" 3 60 || { tail -n 20 "$logs"/broker-*.log >&2; return 1; }
+}
+
+# rp_start_kafka PHASE [KEY=VALUE...]: three combined nodes, one cluster id, storage formatted (the
+# three in parallel), then started together (a node waits for a quorum before it serves).
+rp_start_kafka() {
+  local phase=$1 i d pid dir logs cid voters
+  local -a fmt=()
+  shift
+  dir="$WORK/replication-kafka-$phase"; logs="$RP_LOGS/kafka-$phase"; mkdir -p "$logs"
+  RP_BPID=(); RP_CPIDS=(); RP_KDIRS=""
+  cid=$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+  voters="1@127.0.5.1:9093,2@127.0.5.2:9093,3@127.0.5.3:9093"
+  for i in 1 2 3; do
+    d="$dir/node-$i"
+    kafka_write_kraft_props "$d" 9092 9093 "$i" "controller.quorum.voters=$voters" \
+      "listeners=PLAINTEXT://127.0.5.$i:9092,CONTROLLER://127.0.5.$i:9093" \
+      "advertised.listeners=PLAINTEXT://127.0.5.$i:9092" "${RP_COMMON[@]}" \
+      "share.coordinator.state.topic.replication.factor=3" "share.coordinator.state.topic.min.isr=2" "$@"
+    echo "$cid" > "$d/server.properties.cluster-id"
+    kafka_format_kraft 4 "$d/server.properties" >"$logs/format-$i.log" 2>&1 &
+    fmt+=($!)
+    RP_KDIRS+="${RP_KDIRS:+,}$d/logs"
+  done
+  for pid in "${fmt[@]}"; do wait "$pid" || { cat "$logs"/format-*.log >&2; return 1; }; done
+  for i in 1 2 3; do
+    ( kafka_run_kraft 4 "$dir/node-$i/server.properties" ) >"$logs/node-$i.log" 2>&1 &
+    pid=$!; disown "$pid"; PIDS+=("$pid"); RP_BPID[$i]=$pid
+  done
+  RP_BOOT=127.0.5.1:9092,127.0.5.2:9092,127.0.5.3:9092
+  rp_wait_brokers "$RP_BOOT" 3 120 || { tail -n 20 "$logs"/node-*.log >&2; return 1; }
+}
+
+# rp_stop: the running cluster's brokers (SIGTERM: each system's controlled shutdown), then its
+# coordinators.
+rp_stop() {
+  stop_pids "${RP_BPID[@]}"
+  stop_pids "${RP_CPIDS[@]:-}"
+  RP_BPID=(); RP_CPIDS=()
+}
+
+rp_rss_sum() { # PID...: MiB, together
+  local p t=0
+  for p in "$@"; do t=$(awk -v a="$t" -v b="$(rss_mib "$p")" 'BEGIN {print a + b}'); done
+  echo "$t"
+}
+
+# rp_load TARGET: produce runs and end-to-end latency into BR, then the RSS after load.
+rp_load() {
+  local target=$1 size n out line
+  BR["$target|rss0"]=$(rp_rss_sum "${RP_BPID[@]}")
+  # Not measured: a first run warms the JVMs' JIT (Kafka's, and the tool's own is fresh each run anyway).
+  if [ "$RP_WARM" -gt 0 ]; then
+    br_tool "$target" produce-warmup ProducerPerformance --topic rep-warmup --num-records "$RP_WARM" \
+      --record-size 100 --throughput -1 --producer-props "bootstrap.servers=$RP_BOOT" acks=all || true
+  fi
+  for size in $RP_SIZES; do
+    n=$RP_N100; [ "$size" = 100 ] || n=$((RP_N100 / 4))
+    out="$BR_LOGS/$target-produce-$size.log"
+    for k in rec mb p50 p99; do BR["$target|p$size-$k"]=failed; done
+    br_tool "$target" "produce-$size" ProducerPerformance --topic "rep-$size" --num-records "$n" \
+      --record-size "$size" --throughput -1 --producer-props "bootstrap.servers=$RP_BOOT" acks=all || continue
+    # "N records sent, R records/sec (M MB/sec), A ms avg latency, X ms max latency, P ms 50th, ..., Q ms 99th, ..."
+    line=$(grep 'records sent' "$out" | tail -n 1 || true)
+    BR["$target|p$size-rec"]=$(sed -nE 's/.* records sent, ([0-9.]+) records\/sec.*/\1/p' <<<"$line" | awk '{printf "%.0f", $1}')
+    BR["$target|p$size-mb"]=$(sed -nE 's/.*\(([0-9.]+) MB\/sec\).*/\1/p' <<<"$line")
+    BR["$target|p$size-p50"]=$(sed -nE 's/.* ([0-9]+) ms 50th.*/\1/p' <<<"$line")
+    BR["$target|p$size-p99"]=$(sed -nE 's/.* ([0-9]+) ms 99th.*/\1/p' <<<"$line")
+  done
+  out="$BR_LOGS/$target-e2e.log"
+  BR["$target|e-p50"]=failed; BR["$target|e-p99"]=failed; BR["$target|e-avg"]=failed
+  if br_tool "$target" e2e EndToEndLatency "$RP_BOOT" rep-e2e "$RP_E2E" all 100; then
+    # "Avg latency: X ms" / "Percentiles: 50th = A, 99th = B, 99.9th = C"
+    BR["$target|e-avg"]=$(sed -nE 's/^Avg latency: ([0-9.]+) ms.*/\1/p' "$out" | awk '{printf "%.2f", $1}')
+    BR["$target|e-p50"]=$(sed -nE 's/^Percentiles: 50th = ([0-9]+),.*/\1/p' "$out")
+    BR["$target|e-p99"]=$(sed -nE 's/^Percentiles: .*, 99th = ([0-9]+),.*/\1/p' "$out")
+  fi
+  BR["$target|rss1"]=$(rp_rss_sum "${RP_BPID[@]}")
+  if [ "$target" = strom ]; then
+    RP_NOTES+=("  strom-coordinator ensemble after load (not counted above): $(rp_rss_sum "${RP_CPIDS[@]}") MiB for the three")
+  fi
+}
+
+# rp_failover TARGET PHASE: SIGKILL the leader of a partition (not the controller's) under an
+# idempotent acks=all producer; seconds to the first write acknowledged by the new leader into BR.
+rp_failover() {
+  local target=$1 phase=$2 out line secs id pids="" ctl
+  for id in "${!RP_BPID[@]}"; do pids+="${pids:+,}$id:${RP_BPID[$id]}"; done
+  if [ "$target" = strom ]; then ctl=(--controller-zk "$RP_ZK"); else ctl=(--controller-kraft "$RP_KDIRS"); fi
+  out="$BR_LOGS/$target-failover-$phase.log"
+  BR["$target|fo-$phase"]=failed
+  python3 "$ROOT/tests/lib/bench_failover.py" --bootstrap "$RP_BOOT" --topic rep-failover --pids "$pids" \
+    "${ctl[@]}" --warmup "$RP_WARMUP" --timeout "$RP_FO_TIMEOUT" >"$out" 2>&1 || true
+  line=$(grep -m1 '^FAILOVER' "$out" || true)
+  secs=$(sed -nE 's/.* seconds=([0-9.]+) .*/\1/p' <<<"$line")
+  if [ -n "$secs" ]; then
+    BR["$target|fo-$phase"]=$secs
+  else
+    BROKER_FAILED=$((BROKER_FAILED + 1))
+    echo "  failover ($phase) on $target: no write acknowledged by a new leader (${out#"$ROOT"/}):" >&2
+    { [ -n "$line" ] && echo "$line" || tail -n 6 "$out"; } | cut -c1-400 | sed 's/^/    /' >&2
+  fi
+  RP_NOTES+=("  $target, $phase: ${line#FAILOVER }")
+}
+
+bench_replication() {
+  local kv target phase first size i
+  local -a topics
+  local -a phases
+  local BR_LOGS=$RP_LOGS BR_TOOL_TIMEOUT RP_N100 RP_SIZES RP_E2E RP_WARM RP_WARMUP RP_FO_TIMEOUT
+  local KAFKA_HEAP_OPTS="-Xms512m -Xmx768m"
+  # Both: the 6 s rows' settings (Kafka's heartbeat interval is its default, 2 s, said explicitly).
+  local -a low_strom=(zookeeper.session.timeout.ms=6000)
+  local -a low_kafka=(broker.session.timeout.ms=6000 broker.heartbeat.interval.ms=2000)
+  RP_COMMON=(num.partitions=3 default.replication.factor=3 min.insync.replicas=2
+    offsets.topic.replication.factor=3 transaction.state.log.replication.factor=3
+    transaction.state.log.min.isr=2 group.initial.rebalance.delay.ms=0 auto.create.topics.enable=true)
+  kv=$(kafka_version 4)
+  kafka_fetch 4
+  BR_CP=$(kafka_classpath 4)
+  if [ "$SMOKE" = 1 ]; then
+    RP_N100=${BENCH_RECORDS:-400}; RP_SIZES="100"; RP_E2E=50; RP_WARM=0; BR_TOOL_TIMEOUT=120
+    RP_WARMUP=0.5; RP_FO_TIMEOUT=45; phases=(low)
+    KAFKA_HEAP_OPTS+=" -XX:TieredStopAtLevel=1"
+  else
+    RP_N100=${BENCH_RECORDS:-1000000}; RP_SIZES="100 1024"; RP_E2E=${BENCH_E2E_RECORDS:-5000}; RP_WARM=$((RP_N100 / 2))
+    BR_TOOL_TIMEOUT=600; RP_WARMUP=2; RP_FO_TIMEOUT=120; phases=(default low)
+  fi
+  br_init_logs "$RP_LOGS"
+  BR=(); BR_KEYS=(); BR_LABELS=(); RP_NOTES=()
+
+  echo "replication benchmark: three strom-brokers (over a three-server strom-coordinator ensemble) vs"
+  echo "  three Apache Kafka $kv broker+controller nodes (one KRaft quorum), same machine, one cluster at a time"
+  echo "  topics of 3 partitions, replication factor 3, min.insync.replicas=2; every producer acks=all"
+  echo "  client: Kafka $kv's own tools (ProducerPerformance, EndToEndLatency), client defaults apart from acks"
+  local load="$RP_N100 x 100 B"
+  if [[ " $RP_SIZES " == *" 1024 "* ]]; then load+=" and $((RP_N100 / 4)) x 1 KiB"; fi
+  echo "  load: $load records per produce run, $RP_E2E round trips for latency; MB = 2^20 B"
+  if [ "$RP_WARM" -gt 0 ]; then echo "  first, not measured: $RP_WARM x 100 B produced to warm up the brokers (the JVMs' JIT)"; fi
+  if [ "$SMOKE" = 1 ]; then echo "  (smoke: debug build, tiny load, 6 s session timeouts only; the figures mean nothing)"; fi
+  local load0; load0=$(cut -d' ' -f1-3 /proc/loadavg)
+
+  br_row rss0 "RSS idle, 3 brokers, MiB"
+  for size in $RP_SIZES; do
+    br_row "p$size-rec" "produce $size B, records/s"
+    br_row "p$size-mb" "produce $size B, MB/s"
+    br_row "p$size-p50" "produce $size B, latency p50 ms"
+    br_row "p$size-p99" "produce $size B, latency p99 ms"
+  done
+  br_row e-p50 "e2e latency, p50 ms"
+  br_row e-p99 "e2e latency, p99 ms"
+  br_row e-avg "e2e latency, mean ms"
+  br_row rss1 "RSS after load, 3 brokers, MiB"
+  for phase in "${phases[@]}"; do
+    case "$phase" in
+      default) br_row fo-default "failover s, default session timeouts" ;;
+      low) br_row fo-low "failover s, session timeouts 6 s" ;;
+    esac
+  done
+
+  first=1
+  for phase in "${phases[@]}"; do
+    for target in strom kafka; do
+      echo "  ... $target, $phase session timeouts" >&2
+      if [ "$target" = strom ]; then
+        if [ "$phase" = low ]; then rp_start_strom "$phase" "${low_strom[@]}"; else rp_start_strom "$phase"; fi
+      else
+        if [ "$phase" = low ]; then rp_start_kafka "$phase" "${low_kafka[@]}"; else rp_start_kafka "$phase"; fi
+      fi || { BROKER_FAILED=$((BROKER_FAILED + 1)); echo "  $target cluster ($phase) did not start" >&2; rp_stop; continue; }
+      if [ "$first" = 1 ]; then
+        topics=(rep-e2e rep-failover rep-warmup)
+        for size in $RP_SIZES; do topics+=("rep-$size"); done
+        br_create_topics --rf 3 --config min.insync.replicas=2 "$RP_BOOT" "${topics[@]}" \
+          || { BROKER_FAILED=$((BROKER_FAILED + 1)); rp_stop; continue; }
+        rp_load "$target"
+      else
+        br_create_topics --rf 3 --config min.insync.replicas=2 "$RP_BOOT" rep-failover \
+          || { BROKER_FAILED=$((BROKER_FAILED + 1)); rp_stop; continue; }
+      fi
+      rp_failover "$target" "$phase"
+      rp_stop
+    done
+    first=0
+  done
+
+  echo
+  printf '%-40s %18s %18s\n' "" "strom (3 brokers)" "kafka $kv (3 nodes)"
+  for i in "${!BR_KEYS[@]}"; do
+    printf '%-40s %18s %18s\n' "${BR_LABELS[$i]}" "${BR["strom|${BR_KEYS[$i]}"]:-?}" "${BR["kafka|${BR_KEYS[$i]}"]:-?}"
+  done
+  echo "  failover: SIGKILL of the leader of one partition (not the controller: strom's /controller, Kafka's"
+  echo "  KRaft quorum leader) while an idempotent acks=all librdkafka producer writes to it every 2 ms, to the"
+  echo "  first write acknowledged under a newer leader epoch (client metadata refresh included)."
+  for phase in "${phases[@]}"; do
+    case "$phase" in
+      default) echo "  default session timeouts: strom zookeeper.session.timeout.ms=18000, Kafka broker.session.timeout.ms=9000" \
+        "with broker.heartbeat.interval.ms=2000 (each system's default)" ;;
+      low) echo "  session timeouts 6 s: strom zookeeper.session.timeout.ms=6000, Kafka broker.session.timeout.ms=6000" \
+        "with broker.heartbeat.interval.ms=2000" ;;
+    esac
+  done
+  echo "  RSS: the three broker processes together; Kafka's include its controllers (JVMs $KAFKA_HEAP_OPTS)."
+  echo "  e2e p50/p99 are whole milliseconds, truncated, as EndToEndLatency prints them."
+  printf '%s\n' "${RP_NOTES[@]}"
+  echo "  machine load average (1/5/15 min): $load0 at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end ($(nproc) CPUs)"
+  echo "  tool output and server logs: ${RP_LOGS#"$ROOT"/}/"
+}
+
 BROKER_FAILED=0
 for n in "${names[@]}"; do
   case "$n" in
     coordinator) bench_coordinator ;;
     ensemble) bench_ensemble ;;
     broker) bench_broker ;;
-    *) echo "unknown benchmark: $n (known: coordinator, broker)" >&2; exit 2 ;;
+    replication) bench_replication ;;
+    *) echo "unknown benchmark: $n (known: coordinator, ensemble, broker, replication)" >&2; exit 2 ;;
   esac
 done
-[ "$BROKER_FAILED" = 0 ] || { echo "broker benchmark: $BROKER_FAILED tool run(s) failed (see above)" >&2; exit 1; }
+[ "$BROKER_FAILED" = 0 ] || { echo "broker/replication benchmark: $BROKER_FAILED run(s) failed (see above)" >&2; exit 1; }

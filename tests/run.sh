@@ -50,8 +50,37 @@ bash tests/chart.sh
 phase "images (a debootstrapped base, the data-plane and operator images, each binary run inside)"
 bash tests/images.sh
 
-phase "the README's run command"
-# Exactly the first command of README.md, from the repository root, then a client's view of it.
+phase "the README's run command (stromctl up examples/)"
+# Exactly the first line of README.md's first code block, from the repository root, then the
+# client commands the README gives, then Ctrl-C.
+up_cmd=$(awk '/^```sh/{f=1; next} f{print; exit}' README.md | sed 's/ *#.*$//')
+case "$up_cmd" in *"stromctl up examples/"*) ;; *) echo "README's first command is not stromctl up: $up_cmd"; exit 1 ;; esac
+rm -rf .strom
+setsid bash -c "$up_cmd" > target/readme-up.log 2>&1 &
+up_pid=$!
+ok=0
+for _ in $(seq 1 1500); do   # the release build comes first
+  if grep -q '^ready in' target/readme-up.log; then ok=1; break; fi
+  kill -0 "$up_pid" 2>/dev/null || break
+  sleep 0.2
+done
+if [ $ok = 1 ]; then
+  printf 'one\ntwo\nthree\n' | target/release/stromctl produce --topic lzq --bootstrap-server 127.2.0.1:9092
+  got=$(target/release/stromctl consume --topic lzq --from-beginning --max-messages 3 --bootstrap-server 127.2.0.3:9092 | sort | tr '\n' ' ')
+  [ "$got" = "one three two " ] || { echo "README up: consumed '$got'"; ok=0; }
+fi
+kill -INT -- -"$up_pid" 2>/dev/null || true
+for _ in $(seq 1 300); do kill -0 "$up_pid" 2>/dev/null || break; sleep 0.2; done
+grep -q '^stopped' target/readme-up.log || { echo "README up did not stop cleanly"; ok=0; }
+rm -rf .strom
+if [ $ok != 1 ]; then echo "README run command failed:"; cat target/readme-up.log; exit 1; fi
+echo "README run command: stromctl up served the seed's stack to stromctl produce/consume and stopped on Ctrl-C"
+
+phase "stromctl up: restarts, error paths (tests/up)"
+python3 -m pytest -q -p no:cacheprovider tests/up
+
+phase "the README's coordinator and broker commands"
+# The standalone coordinator command of README.md, from the repository root, then a client's view of it.
 run_cmd=$(grep -m1 -o 'cargo run --release -p strom-coordinator -- examples/local/zoo.cfg' README.md)
 rm -rf .strom
 cargo build --release --quiet -p strom-coordinator --bin strom-coordinator
@@ -116,6 +145,6 @@ rm -rf .strom
 echo "README ensemble commands: three members formed an ensemble, stromctl saw it, kazoo wrote and read across members"
 
 phase "benchmark smoke runs"
-bash tests/bench.sh --smoke
+bash tests/bench.sh --smoke coordinator ensemble broker replication
 
 phase "done in $(( $(date +%s) - start ))s"

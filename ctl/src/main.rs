@@ -7,6 +7,7 @@ mod groups;
 mod partitions;
 mod produce;
 mod topics;
+mod up;
 mod zk;
 
 use std::process::ExitCode;
@@ -65,6 +66,9 @@ enum Command {
         #[command(flatten)]
         bootstrap: Bootstrap,
     },
+    /// Run CoordinatorEnsemble, BrokerCluster and Topic resources as local processes (no
+    /// Kubernetes): `stromctl up examples/k8s`.
+    Up(up::Opts),
     /// The coordinator ensemble at a glance (like `zkServer.sh status` on every server).
     Zk {
         #[command(subcommand)]
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         Command::Groups { action, bootstrap } => groups::run(action, &bootstrap),
         Command::Partitions { action, bootstrap } => partitions::run(action, &bootstrap),
         Command::Brokers { action, bootstrap } => partitions::run_brokers(action, &bootstrap),
+        Command::Up(o) => up::run(o),
         Command::Zk { action } => zk::run(action).map_err(client::CtlError::Usage),
     };
     match result {

@@ -65,7 +65,7 @@ async fn connect(addr: &str, b: &Bootstrap) -> Result<KafkaConn, CtlError> {
 }
 
 /// Metadata of every topic from the first bootstrap broker that answers.
-async fn metadata(b: &Bootstrap) -> Result<MetadataResponse, CtlError> {
+pub(crate) async fn metadata(b: &Bootstrap) -> Result<MetadataResponse, CtlError> {
     let mut last = None;
     for addr in b.bootstrap_server.split(',').map(str::trim).filter(|a| !a.is_empty()) {
         match connect(addr, b).await {

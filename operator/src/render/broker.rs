@@ -34,12 +34,21 @@ pub fn chroot(name: &str, namespace: &str, spec: &BrokerClusterSpec) -> String {
 /// advertised listener from its hostname (`${HOSTNAME}`, which strom-broker expands).
 /// `coordinator_connect` is the ensemble's connect string (without chroot).
 pub fn server_properties(name: &str, namespace: &str, spec: &BrokerClusterSpec, coordinator_connect: &str) -> String {
+    let header = format!("server.properties of BrokerCluster {namespace}/{name}, rendered by strom-operator");
+    let listeners = [
+        ("listeners", format!("PLAINTEXT://0.0.0.0:{}", spec.port)),
+        ("advertised.listeners", format!("PLAINTEXT://${{HOSTNAME}}.{}.{namespace}.svc.cluster.local:{}", headless_name(name), spec.port)),
+    ];
+    server_properties_with(&header, name, namespace, spec, coordinator_connect, &format!("{DATA}/logs"), &listeners)
+}
+
+/// server.properties with the given listener keys (and `broker.id` when several brokers share
+/// one machine: `stromctl up`) and log directory.
+pub fn server_properties_with(header: &str, name: &str, namespace: &str, spec: &BrokerClusterSpec, coordinator_connect: &str, log_dirs: &str, local: &[(&str, String)]) -> String {
     let c = &spec.config;
     let offsets_rf = c.offsets_topic_replication_factor.unwrap_or(spec.replicas.min(3));
     let mut e: BTreeMap<String, String> = [
-        ("listeners", format!("PLAINTEXT://0.0.0.0:{}", spec.port)),
-        ("advertised.listeners", format!("PLAINTEXT://${{HOSTNAME}}.{}.{namespace}.svc.cluster.local:{}", headless_name(name), spec.port)),
-        ("log.dirs", format!("{DATA}/logs")),
+        ("log.dirs", log_dirs.to_string()),
         ("zookeeper.connect", format!("{coordinator_connect}{}", chroot(name, namespace, spec))),
         ("num.partitions", c.num_partitions.to_string()),
         ("default.replication.factor", c.default_replication_factor.to_string()),
@@ -53,10 +62,13 @@ pub fn server_properties(name: &str, namespace: &str, spec: &BrokerClusterSpec, 
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    for (k, v) in local {
+        e.insert(k.to_string(), v.clone());
+    }
     for (k, v) in &spec.extra_config {
         e.insert(k.clone(), v.clone());
     }
-    properties(&format!("server.properties of BrokerCluster {namespace}/{name}, rendered by strom-operator"), &e)
+    properties(header, &e)
 }
 
 pub fn render(owner: &Owner, spec: &BrokerClusterSpec, coordinator_connect: &str) -> Rendered {

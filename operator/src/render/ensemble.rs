@@ -36,12 +36,20 @@ pub fn connect_string(name: &str, namespace: &str, spec: &CoordinatorEnsembleSpe
 /// zoo.cfg: the typed settings, the pass-through keys, and one `server.N` line per pod (N is
 /// the ordinal + 1, which strom-coordinator takes as its myid from the pod's hostname).
 pub fn zoo_cfg(name: &str, namespace: &str, spec: &CoordinatorEnsembleSpec) -> String {
+    let headless = headless_name(name);
+    let hosts: Vec<String> = (0..spec.replicas).map(|i| pod_dns(name, i, &headless, namespace)).collect();
+    zoo_cfg_with(&format!("zoo.cfg of CoordinatorEnsemble {namespace}/{name}, rendered by strom-operator"), spec, &hosts, DATA, &[])
+}
+
+/// zoo.cfg for members at `hosts` (one per ordinal) with data in `data_dir`, plus `local`
+/// keys (a member's own addresses when several run on one machine: `stromctl up`).
+pub fn zoo_cfg_with(header: &str, spec: &CoordinatorEnsembleSpec, hosts: &[String], data_dir: &str, local: &[(&str, String)]) -> String {
     let c = &spec.config;
     let mut e: BTreeMap<String, String> = [
         ("tickTime", c.tick_time.to_string()),
         ("initLimit", c.init_limit.to_string()),
         ("syncLimit", c.sync_limit.to_string()),
-        ("dataDir", DATA.to_string()),
+        ("dataDir", data_dir.to_string()),
         ("clientPort", spec.ports.client.to_string()),
         ("maxClientCnxns", c.max_client_cnxns.to_string()),
         ("snapCount", c.snap_count.to_string()),
@@ -56,13 +64,15 @@ pub fn zoo_cfg(name: &str, namespace: &str, spec: &CoordinatorEnsembleSpec) -> S
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    for (k, v) in local {
+        e.insert(k.to_string(), v.clone());
+    }
     for (k, v) in &spec.extra_config {
         e.insert(k.clone(), v.clone());
     }
-    let mut text = properties(&format!("zoo.cfg of CoordinatorEnsemble {namespace}/{name}, rendered by strom-operator"), &e);
-    let headless = headless_name(name);
-    for i in 0..spec.replicas {
-        text.push_str(&format!("server.{}={}:{}:{}:participant;{}\n", i + 1, pod_dns(name, i, &headless, namespace), spec.ports.quorum, spec.ports.election, spec.ports.client));
+    let mut text = properties(header, &e);
+    for (i, host) in hosts.iter().enumerate() {
+        text.push_str(&format!("server.{}={host}:{}:{}:participant;{}\n", i + 1, spec.ports.quorum, spec.ports.election, spec.ports.client));
     }
     text
 }

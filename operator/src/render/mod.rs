@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod ensemble;
+pub mod local;
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,447 @@
+//! `stromctl up <dir|file>...`: the same CoordinatorEnsemble, BrokerCluster and Topic resources
+//! the operator reconciles, run as local processes: every replica on its own loopback address
+//! with the standard ports, configs from the operator's own rendering, state under
+//! `--state-dir` (kept across runs, like persistent volumes), one log file per replica. A
+//! replica that dies is restarted with backoff, as a kubelet would. Ctrl-C (or SIGTERM) stops
+//! everything: brokers first, then the ensembles.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde::Deserialize;
+use strom_operator::crd::broker::BrokerCluster;
+use strom_operator::crd::ensemble::CoordinatorEnsemble;
+use strom_operator::crd::topic::Topic;
+use strom_operator::render::local::{self, Member};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::client::CtlError;
+
+#[derive(Args)]
+pub struct Opts {
+    /// Resource files, or directories of them (*.yaml, *.yml).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Where every replica keeps its data and log.
+    #[arg(long, default_value = ".strom")]
+    pub state_dir: PathBuf,
+    /// Seconds to wait for the stack to be ready.
+    #[arg(long, default_value_t = 90)]
+    pub timeout: u64,
+}
+
+#[derive(Default)]
+struct Resources {
+    ensembles: Vec<CoordinatorEnsemble>,
+    brokers: Vec<BrokerCluster>,
+    topics: Vec<Topic>,
+    skipped: Vec<String>,
+}
+
+fn usage(msg: String) -> CtlError {
+    CtlError::Usage(msg)
+}
+
+/// The resource files: the files given, and the *.yaml / *.yml under the directories given.
+fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CtlError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)?.flatten().map(|e| e.path()).collect();
+            entries.sort();
+            for e in entries {
+                if e.is_dir() {
+                    out.extend(files(std::slice::from_ref(&e))?);
+                } else if e.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                    out.push(e);
+                }
+            }
+        } else if p.is_file() {
+            out.push(p.clone());
+        } else {
+            return Err(usage(format!("{}: no such file or directory", p.display())));
+        }
+    }
+    Ok(out)
+}
+
+fn load(paths: &[PathBuf]) -> Result<Resources, CtlError> {
+    let mut r = Resources::default();
+    for f in files(paths)? {
+        let text = std::fs::read_to_string(&f)?;
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let v = serde_yaml::Value::deserialize(doc).map_err(|e| usage(format!("{}: {e}", f.display())))?;
+            if v.is_null() {
+                continue;
+            }
+            let kind = v["kind"].as_str().unwrap_or_default().to_string();
+            let bad = |e: serde_yaml::Error| usage(format!("{}: invalid {kind}: {e}", f.display()));
+            let with_ns = |mut meta: kube::core::ObjectMeta| {
+                meta.namespace.get_or_insert_with(|| "default".into());
+                meta
+            };
+            match kind.as_str() {
+                "CoordinatorEnsemble" => {
+                    let mut e: CoordinatorEnsemble = serde_yaml::from_value(v).map_err(bad)?;
+                    e.metadata = with_ns(e.metadata);
+                    r.ensembles.push(e);
+                }
+                "BrokerCluster" => {
+                    let mut b: BrokerCluster = serde_yaml::from_value(v).map_err(bad)?;
+                    b.metadata = with_ns(b.metadata);
+                    r.brokers.push(b);
+                }
+                "Topic" => {
+                    let mut t: Topic = serde_yaml::from_value(v).map_err(bad)?;
+                    t.metadata = with_ns(t.metadata);
+                    r.topics.push(t);
+                }
+                "LogPipeline" => r.skipped.push(format!("LogPipeline {} (pipelines run with issue 9)", v["metadata"]["name"].as_str().unwrap_or("?"))),
+                other => return Err(usage(format!("{}: kind {other:?} is not a Strom resource (CoordinatorEnsemble, BrokerCluster, Topic, LogPipeline)", f.display()))),
+            }
+        }
+    }
+    let key = |m: &kube::core::ObjectMeta| (m.namespace.clone(), m.name.clone());
+    r.ensembles.sort_by_key(|e| key(&e.metadata));
+    r.brokers.sort_by_key(|b| key(&b.metadata));
+    Ok(r)
+}
+
+fn name_of(m: &kube::core::ObjectMeta) -> (String, String) {
+    (m.namespace.clone().unwrap_or_else(|| "default".into()), m.name.clone().unwrap_or_default())
+}
+
+/// The checks the CRD's schema and rules make, for resources that never met an API server.
+fn validate(r: &Resources) -> Result<(), CtlError> {
+    for e in &r.ensembles {
+        if let Some(why) = strom_operator::controller::ensemble_problem(e) {
+            return Err(usage(format!("CoordinatorEnsemble {}: {why}", name_of(&e.metadata).1)));
+        }
+    }
+    for b in &r.brokers {
+        let (ns, name) = name_of(&b.metadata);
+        let s = &b.spec;
+        if s.replicas < 1 {
+            return Err(usage(format!("BrokerCluster {name}: replicas must be at least 1")));
+        }
+        if s.config.default_replication_factor > s.replicas {
+            return Err(usage(format!("BrokerCluster {name}: config.defaultReplicationFactor ({}) cannot exceed replicas ({})", s.config.default_replication_factor, s.replicas)));
+        }
+        match (&s.coordinator.ensemble, &s.coordinator.connect) {
+            (Some(e), None) if r.ensembles.iter().any(|x| name_of(&x.metadata) == (ns.clone(), e.clone())) => {}
+            (Some(e), None) => return Err(usage(format!("BrokerCluster {name}: coordinator ensemble {e} is not among the resources"))),
+            (None, Some(_)) => {}
+            _ => return Err(usage(format!("BrokerCluster {name}: give exactly one of coordinator.ensemble and coordinator.connect"))),
+        }
+    }
+    for t in &r.topics {
+        let (ns, name) = name_of(&t.metadata);
+        let Some(b) = r.brokers.iter().find(|b| name_of(&b.metadata) == (ns.clone(), t.spec.cluster.clone())) else {
+            return Err(usage(format!("Topic {name}: cluster {} is not among the resources", t.spec.cluster)));
+        };
+        if t.spec.partitions < 1 || t.spec.replication_factor < 1 || t.spec.replication_factor > b.spec.replicas {
+            return Err(usage(format!("Topic {name}: {} partitions with replication factor {} on {} brokers cannot work", t.spec.partitions, t.spec.replication_factor, b.spec.replicas)));
+        }
+    }
+    Ok(())
+}
+
+/// A server binary next to stromctl or on PATH.
+fn binary(name: &str) -> Result<PathBuf, CtlError> {
+    if let Some(dir) = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)) {
+        let p = dir.join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        let p = dir.join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err(usage(format!("{name} not found next to stromctl or on PATH (build it: cargo build --release -p {name})")))
+}
+
+struct Proc {
+    member: Member,
+    bin: PathBuf,
+    child: Option<tokio::process::Child>,
+    restarts: u32,
+    next_start: Instant,
+}
+
+impl Proc {
+    fn start(&mut self) -> Result<(), CtlError> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.member.dir.join("server.log"))?;
+        let child = tokio::process::Command::new(&self.bin)
+            .arg(&self.member.config_path)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .stdin(std::process::Stdio::null())
+            .env("NO_COLOR", "1")
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| usage(format!("cannot start {}: {e}", self.bin.display())))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    async fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            if let Some(pid) = c.id() {
+                // SIGTERM: a graceful stop (brokers move their leadership away first).
+                unsafe_sigterm(pid);
+            }
+            if tokio::time::timeout(Duration::from_secs(30), c.wait()).await.is_err() {
+                let _ = c.kill().await;
+            }
+        }
+    }
+}
+
+fn unsafe_sigterm(pid: u32) {
+    let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+}
+
+/// `srvr`'s Mode line of a coordinator ("leader", "follower"), if it answers.
+async fn mode(addr: &str, port: i32) -> Option<String> {
+    let mut s = tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect((addr, port as u16))).await.ok()?.ok()?;
+    s.write_all(b"srvr").await.ok()?;
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(1), s.read_to_string(&mut out)).await.ok()?.ok()?;
+    out.lines().find_map(|l| l.strip_prefix("Mode: ").map(str::to_string))
+}
+
+fn lock(state: &Path) -> Result<PathBuf, CtlError> {
+    std::fs::create_dir_all(state)?;
+    let path = state.join("up.pid");
+    if let Ok(pid) = std::fs::read_to_string(&path) {
+        let pid = pid.trim();
+        if !pid.is_empty() && Path::new(&format!("/proc/{pid}")).exists() {
+            return Err(usage(format!("stromctl up (pid {pid}) is already running on {}", state.display())));
+        }
+    }
+    std::fs::write(&path, std::process::id().to_string())?;
+    Ok(path)
+}
+
+pub fn run(o: Opts) -> Result<(), CtlError> {
+    let r = load(&o.paths)?;
+    validate(&r)?;
+    if r.ensembles.is_empty() && r.brokers.is_empty() {
+        return Err(usage("no CoordinatorEnsemble or BrokerCluster among the resources".into()));
+    }
+    let zk_bin = binary("strom-coordinator")?;
+    let broker_bin = if r.brokers.is_empty() { None } else { Some(binary("strom-broker")?) };
+    let state = std::path::absolute(&o.state_dir)?;
+    let lock_path = lock(&state)?;
+    let result = tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(up(r, &state, zk_bin, broker_bin, Duration::from_secs(o.timeout)));
+    let _ = std::fs::remove_file(lock_path);
+    result
+}
+
+async fn up(r: Resources, state: &Path, zk_bin: PathBuf, broker_bin: Option<PathBuf>, timeout: Duration) -> Result<(), CtlError> {
+    for s in &r.skipped {
+        println!("skipping {s}");
+    }
+    // Render every member, then check every address is free before starting anything.
+    let mut ensembles: Vec<(String, String, Vec<Proc>)> = Vec::new();
+    let mut connects: BTreeMap<(String, String), String> = BTreeMap::new();
+    for (i, e) in r.ensembles.iter().enumerate() {
+        let (ns, name) = name_of(&e.metadata);
+        let members = local::ensemble_members(&ns, &name, i, &e.spec, state);
+        connects.insert((ns.clone(), name.clone()), local::ensemble_connect(i, &e.spec));
+        let procs = members.into_iter().map(|m| Proc { member: m, bin: zk_bin.clone(), child: None, restarts: 0, next_start: Instant::now() }).collect();
+        ensembles.push((ns, name, procs));
+    }
+    let mut clusters: Vec<(String, String, String, Vec<Proc>)> = Vec::new();
+    for (i, b) in r.brokers.iter().enumerate() {
+        let (ns, name) = name_of(&b.metadata);
+        let connect = match (&b.spec.coordinator.ensemble, &b.spec.coordinator.connect) {
+            (Some(e), _) => connects[&(ns.clone(), e.clone())].clone(),
+            (None, Some(c)) => c.clone(),
+            _ => unreachable!("validated"),
+        };
+        let members = local::broker_members(&ns, &name, i, &b.spec, &connect, state);
+        let bin = broker_bin.clone().expect("a broker binary when there are brokers");
+        let procs = members.into_iter().map(|m| Proc { member: m, bin: bin.clone(), child: None, restarts: 0, next_start: Instant::now() }).collect();
+        clusters.push((ns, name, local::bootstrap(i, &b.spec), procs));
+    }
+    let all = ensembles.iter().flat_map(|(_, _, p)| p.iter()).chain(clusters.iter().flat_map(|(_, _, _, p)| p.iter()));
+    for p in all {
+        let m = &p.member;
+        if let Err(e) = std::net::TcpListener::bind((m.address.as_str(), m.port as u16)) {
+            return Err(usage(format!("{}:{} ({}) is taken or unusable: {e}", m.address, m.port, m.pod)));
+        }
+        std::fs::create_dir_all(m.dir.join("data"))?;
+        std::fs::write(&m.config_path, &m.config)?;
+        if m.config_path.file_name().is_some_and(|f| f == "zoo.cfg") {
+            std::fs::write(m.dir.join("data").join("myid"), format!("{}\n", m.ordinal + 1))?;
+        }
+    }
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let mut stop = Box::pin(shutdown_signal());
+    // Ensembles first, each until it has a leader.
+    for i in 0..ensembles.len() {
+        for p in ensembles[i].2.iter_mut() {
+            p.start()?;
+            println!("started {} ({}:{})", p.member.pod, p.member.address, p.member.port);
+        }
+        let (ns, name) = (ensembles[i].0.clone(), ensembles[i].1.clone());
+        let leader = loop {
+            let mut found = None;
+            for p in ensembles[i].2.iter() {
+                if mode(&p.member.address, p.member.port).await.as_deref() == Some("leader") {
+                    found = Some(p.member.pod.clone());
+                }
+            }
+            if let Some(l) = found {
+                break l;
+            }
+            if Instant::now() >= deadline {
+                stop_all(&mut clusters, &mut ensembles).await;
+                return Err(CtlError::Kafka(format!("CoordinatorEnsemble {ns}/{name} elected no leader within {}s; see its server.log files under {}", timeout.as_secs(), state.display())));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        println!("CoordinatorEnsemble {ns}/{name}: leader {leader}, connect {}", connects[&(ns.clone(), name.clone())]);
+    }
+    for i in 0..clusters.len() {
+        for p in clusters[i].3.iter_mut() {
+            p.start()?;
+            println!("started {} ({}:{})", p.member.pod, p.member.address, p.member.port);
+        }
+        let (ns, name, bootstrap) = (clusters[i].0.clone(), clusters[i].1.clone(), clusters[i].2.clone());
+        let want = clusters[i].3.len();
+        let seen = loop {
+            let b = bootstrap.clone();
+            let n = tokio::task::spawn_blocking(move || broker_count(&b)).await.unwrap_or(0);
+            if n >= want {
+                break n;
+            }
+            if Instant::now() >= deadline {
+                stop_all(&mut clusters, &mut ensembles).await;
+                return Err(CtlError::Kafka(format!("BrokerCluster {ns}/{name}: {n} of {want} brokers registered within {}s; see their server.log files under {}", timeout.as_secs(), state.display())));
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        println!("BrokerCluster {ns}/{name}: {seen} brokers, bootstrap {bootstrap}");
+    }
+    for t in &r.topics {
+        let (ns, name) = name_of(&t.metadata);
+        let Some((_, _, bootstrap, _)) = clusters.iter().find(|(n, c, _, _)| *n == ns && *c == t.spec.cluster) else { continue };
+        let topic = t.spec.topic_name.clone().unwrap_or(name);
+        let (b, spec) = (bootstrap.clone(), t.spec.clone());
+        let tn = topic.clone();
+        let res = tokio::task::spawn_blocking(move || ensure_topic(&b, &tn, spec.partitions, spec.replication_factor, &spec.config)).await.map_err(|e| CtlError::Kafka(e.to_string()))?;
+        match res {
+            Ok(line) => println!("Topic {topic}: {line}"),
+            Err(e) => println!("Topic {topic}: not created: {e}"),
+        }
+    }
+    println!("ready in {:.1}s; state in {}; Ctrl-C stops everything", started.elapsed().as_secs_f64(), state.display());
+    // Supervise: a replica that exits is started again, with backoff.
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+        let procs = ensembles.iter_mut().flat_map(|(_, _, p)| p.iter_mut()).chain(clusters.iter_mut().flat_map(|(_, _, _, p)| p.iter_mut()));
+        for p in procs {
+            let exited = match p.child.as_mut() {
+                Some(c) => c.try_wait().ok().flatten(),
+                None => None,
+            };
+            if let Some(status) = exited {
+                p.child = None;
+                p.restarts += 1;
+                let backoff = Duration::from_millis(500 * 2u64.pow(p.restarts.min(6)));
+                p.next_start = Instant::now() + backoff;
+                println!("{} exited ({status}); restarting in {:.1}s", p.member.pod, backoff.as_secs_f64());
+            }
+            if p.child.is_none() && Instant::now() >= p.next_start {
+                match p.start() {
+                    Ok(()) => println!("restarted {} (restart {})", p.member.pod, p.restarts),
+                    Err(e) => println!("cannot restart {}: {e}", p.member.pod),
+                }
+            }
+        }
+    }
+    println!("stopping: brokers, then coordinators");
+    stop_all(&mut clusters, &mut ensembles).await;
+    println!("stopped");
+    Ok(())
+}
+
+async fn stop_all(clusters: &mut [(String, String, String, Vec<Proc>)], ensembles: &mut [(String, String, Vec<Proc>)]) {
+    // Brokers one at a time: each moves its leadership to the others still running (controlled
+    // shutdown), which is quick when they are not all stopping at once.
+    for (_, _, _, procs) in clusters.iter_mut() {
+        for p in procs.iter_mut().rev() {
+            p.stop().await;
+        }
+    }
+    for (_, _, procs) in ensembles.iter_mut() {
+        futures::future::join_all(procs.iter_mut().map(|p| p.stop())).await;
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn broker_count(bootstrap: &str) -> usize {
+    let c: Result<BaseConsumer, _> = rdkafka::ClientConfig::new().set("bootstrap.servers", bootstrap).set("log_level", "0").create();
+    c.ok().and_then(|c| c.fetch_metadata(None, Duration::from_secs(2)).ok()).map_or(0, |m| m.brokers().len())
+}
+
+/// Creates the topic, or grows its partitions; returns a line about its partitions.
+fn ensure_topic(bootstrap: &str, topic: &str, partitions: i32, rf: i32, config: &BTreeMap<String, String>) -> Result<String, CtlError> {
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new().set("bootstrap.servers", bootstrap).set("log_level", "0").create()?;
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let mut nt = NewTopic::new(topic, partitions, TopicReplication::Fixed(rf));
+    for (k, v) in config {
+        nt = nt.set(k, v);
+    }
+    let c: BaseConsumer = rdkafka::ClientConfig::new().set("bootstrap.servers", bootstrap).set("log_level", "0").create()?;
+    let existing = c.fetch_metadata(Some(topic), Duration::from_secs(10)).ok().and_then(|m| m.topics().first().filter(|t| t.error().is_none()).map(|t| t.partitions().len() as i32));
+    match existing {
+        Some(n) if n < partitions => {
+            futures::executor::block_on(admin.create_partitions([&NewPartitions::new(topic, partitions as usize)], &opts))?;
+        }
+        Some(_) => {}
+        None => {
+            for res in futures::executor::block_on(admin.create_topics([&nt], &opts))? {
+                if let Err((_, code)) = res {
+                    if code != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists {
+                        return Err(CtlError::Kafka(format!("{code}")));
+                    }
+                }
+            }
+        }
+    }
+    // Leaders, once every partition has one.
+    for _ in 0..50 {
+        if let Ok(md) = c.fetch_metadata(Some(topic), Duration::from_secs(5)) {
+            if let Some(t) = md.topics().first() {
+                let leaders: Vec<String> = t.partitions().iter().map(|p| format!("{}->{}", p.id(), p.leader())).collect();
+                if t.partitions().len() as i32 >= partitions && t.partitions().iter().all(|p| p.leader() >= 0) {
+                    return Ok(format!("{} partitions, replication factor {rf}, leaders {}", t.partitions().len(), leaders.join(" ")));
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(format!("{partitions} partitions requested; leaders not known yet"))
+}

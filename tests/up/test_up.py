@@ -1,0 +1,143 @@
+"""`stromctl up`: the seed's resources (examples/) as local processes, as the
+README runs them: three coordinators and three brokers on their own loopback
+addresses, topics lzq and nginx; clients produce through one broker and
+consume from another; a coordinator and a broker killed are restarted and the
+clients carry on; Ctrl-C stops everything. And the error paths: an invalid
+resource, a missing binary, a taken address, a second `up` on a running
+state directory."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("STROM_BIN_DIR") or REPO / "target" / "debug")
+STROMCTL = BIN / "stromctl"
+BOOT = "127.2.0.1:9092,127.2.0.2:9092,127.2.0.3:9092"
+
+
+def ctl(*args, stdin=None, timeout=90):
+    return subprocess.run([str(STROMCTL), *args], input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class Up:
+    def __init__(self, state, *paths):
+        self.state = state
+        self.out = open(state.parent / (state.name + ".out"), "w+")
+        self.proc = subprocess.Popen([str(STROMCTL), "up", *map(str, paths or [REPO / "examples"]), "--state-dir", str(state)],
+                                     stdout=self.out, stderr=subprocess.STDOUT, text=True)
+
+    def output(self):
+        self.out.flush()
+        return (self.state.parent / (self.state.name + ".out")).read_text()
+
+    def wait_ready(self, timeout=120):
+        wait_for(lambda: "ready in" in self.output() or self.proc.poll() is not None, timeout, "stromctl up to be ready")
+        assert self.proc.poll() is None, self.output()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(90)
+
+
+def pids_of(pattern):
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out]
+
+
+@pytest.fixture
+def state():
+    d = Path(tempfile.mkdtemp(prefix="strom-up-"))
+    yield d / "state"
+    for p in pids_of(str(d)):
+        os.kill(p, signal.SIGKILL)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_up_serves_clients_restarts_what_dies_and_stops_on_ctrl_c(state):
+    up = Up(state)
+    try:
+        up.wait_ready()
+        out = up.output()
+        assert "CoordinatorEnsemble default/zk: leader zk-" in out
+        assert "BrokerCluster default/kafka: 3 brokers, bootstrap " + BOOT in out
+        assert "Topic lzq: 3 partitions, replication factor 2" in out
+        assert "skipping LogPipeline nginx" in out
+        # the README's client commands: produce through one broker, consume from another
+        r = ctl("produce", "--topic", "lzq", "--bootstrap-server", "127.2.0.1:9092", stdin="one\ntwo\nthree\n")
+        assert r.returncode == 0, r.stderr
+        r = ctl("consume", "--topic", "lzq", "--from-beginning", "--max-messages", "3", "--bootstrap-server", "127.2.0.3:9092")
+        assert sorted(r.stdout.split()) == ["one", "three", "two"], r
+        # stable ids: myid = ordinal + 1, broker.id = ordinal
+        assert (state / "default/zk/1/data/myid").read_text().strip() == "2"
+        assert "broker.id=2" in (state / "default/kafka/2/server.properties").read_text()
+        # a coordinator and a broker killed: restarted, and the clients carry on
+        for member in ("default/zk/1/zoo.cfg", "default/kafka/2/server.properties"):
+            (pid,) = pids_of(str(state / member))
+            os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: up.output().count("restarted ") >= 2, 30, "both restarted")
+        wait_for(lambda: len(pids_of(str(state / "default/kafka/2/"))) == 1 and len(pids_of(str(state / "default/zk/1/"))) == 1, 30, "the new processes")
+        r = ctl("produce", "--topic", "lzq", "--bootstrap-server", BOOT, stdin="four\n")
+        assert r.returncode == 0, r.stderr
+        r = ctl("consume", "--topic", "lzq", "--from-beginning", "--max-messages", "4", "--bootstrap-server", "127.2.0.2:9092")
+        assert sorted(r.stdout.split()) == ["four", "one", "three", "two"], r
+        # a second `up` on the same state directory is refused, nothing started
+        r = ctl("up", str(REPO / "examples"), "--state-dir", str(state))
+        assert r.returncode != 0 and "already running" in r.stderr, r
+    finally:
+        up.stop()
+    assert up.proc.returncode == 0, up.output()
+    assert "stopping: brokers, then coordinators" in up.output()
+    assert pids_of(str(state)) == [], "processes left after Ctrl-C"
+
+
+def test_an_invalid_resource_is_refused_and_nothing_starts(state, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: strom.io/v1alpha1\nkind: CoordinatorEnsemble\nmetadata: {name: zk}\nspec: {replicas: 4, storage: {size: 1Gi}}\n")
+    r = ctl("up", str(bad), "--state-dir", str(state))
+    assert r.returncode != 0 and "1, 3, 5 or 7" in r.stderr, r
+    assert not (state / "default").exists()
+    other = tmp_path / "other.yaml"
+    other.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    r = ctl("up", str(other), "--state-dir", str(state))
+    assert r.returncode != 0 and "not a Strom resource" in r.stderr, r
+
+
+def test_a_missing_binary_is_named(state, tmp_path):
+    lone = tmp_path / "bin"
+    lone.mkdir()
+    shutil.copy(STROMCTL, lone / "stromctl")
+    r = subprocess.run([str(lone / "stromctl"), "up", str(REPO / "examples"), "--state-dir", str(state)],
+                       capture_output=True, text=True, timeout=60, env=dict(os.environ, PATH="/usr/bin:/bin"))
+    assert r.returncode != 0 and "strom-coordinator not found" in r.stderr, r
+
+
+def test_a_taken_address_is_refused(state):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.2.0.2", 9092))
+    s.listen()
+    try:
+        r = ctl("up", str(REPO / "examples"), "--state-dir", str(state))
+        assert r.returncode != 0 and "127.2.0.2:9092" in r.stderr and "taken" in r.stderr, r
+        assert pids_of(str(state)) == []
+    finally:
+        s.close()
