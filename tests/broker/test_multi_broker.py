@@ -327,3 +327,28 @@ def test_committed_offsets_survive_the_group_coordinator_killed(make_cluster, to
                              what="committed offsets through the surviving broker")
     finally:
         con.close()
+
+
+def test_automatic_leader_rebalance(make_cluster, topic):
+    """auto.leader.rebalance.enable: after its preferred leader comes back in
+    sync, the controller gives it the leadership again on its own (every
+    leader.imbalance.check.interval.seconds), as Kafka's controller does."""
+    c = make_cluster(**{"leader.imbalance.check.interval.seconds": "2", "zookeeper.session.timeout.ms": "6000"})
+    b1 = c.start_broker(1, **{"leader.imbalance.check.interval.seconds": "2", "zookeeper.session.timeout.ms": "6000"})
+    ku.wait_for_brokers(c.bootstrap, {0, 1})
+    from kafka.admin import KafkaAdminClient, NewTopic
+    ka = KafkaAdminClient(bootstrap_servers=c.bootstrap)
+    try:
+        ka.create_topics([NewTopic(topic, num_partitions=-1, replication_factor=-1, replica_assignments={0: [1, 0]})])
+    finally:
+        ka.close()
+    def leader():
+        t = ku.topic_metadata(c.bootstrap, topic)
+        return t.partitions[0].leader if t is not None and 0 in t.partitions else None
+    ku.wait_until(lambda: leader() == 1, timeout=30, what="broker 1 leading")
+    b1.stop()
+    ku.wait_until(lambda: leader() == 0, timeout=30, what="broker 0 leading while 1 is away")
+    c.brokers.pop(1, None)
+    c.start_broker(1, **{"leader.imbalance.check.interval.seconds": "2", "zookeeper.session.timeout.ms": "6000"})
+    ku.wait_until(lambda: leader() == 1, timeout=60, what="the preferred leader (broker 1) leading again without any request")
+
