@@ -102,6 +102,47 @@ fn paused<K: Resource>(obj: &K) -> bool {
     obj.meta().annotations.as_ref().and_then(|a| a.get(PAUSE)).is_some_and(|v| v == "true")
 }
 
+/// With the pause annotation set: reports it in the status and does nothing else.
+async fn report_paused<K>(client: &Client, obj: &K, previous: &[Condition], generation: i64, now: &str) -> Result<Option<Action>, Error>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    if !paused(obj) {
+        return Ok(None);
+    }
+    let c = conditions(previous, generation, now, &[("ReconciliationPaused", true, "Paused", "the pause-reconciliation annotation is set")]);
+    patch_status(client, obj, serde_json::json!({"conditions": c})).await?;
+    Ok(Some(Action::await_change()))
+}
+
+/// A spec that cannot work: Degraded and not Available, with the reason; retried later.
+async fn report_degraded<K>(client: &Client, obj: &K, previous: &[Condition], generation: i64, now: &str, reason: &str, why: &str, retry: Duration) -> Result<Action, Error>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let c = conditions(previous, generation, now, &[("Degraded", true, reason, why), ("Available", false, reason, why)]);
+    patch_status(client, obj, serde_json::json!({"observedGeneration": generation, "conditions": c})).await?;
+    Ok(Action::requeue(retry))
+}
+
+/// The conditions after the objects were applied: Available once every replica is ready.
+fn applied_conditions(previous: &[Condition], generation: i64, now: &str, ready: i32, wanted: i32, what: &str) -> (bool, Vec<Condition>) {
+    let available = ready == wanted;
+    let msg = format!("{ready}/{wanted} {what} ready");
+    let c = conditions(
+        previous,
+        generation,
+        now,
+        &[
+            ("Available", available, if available { "AllReady" } else { "Starting" }, &msg),
+            ("Progressing", !available, if available { "Reconciled" } else { "WaitingForPods" }, &msg),
+            ("Degraded", false, "Reconciled", ""),
+            ("ReconciliationPaused", false, "NotPaused", ""),
+        ],
+    );
+    (available, c)
+}
+
 /// Why an ensemble spec cannot work (the CRD's rules say the same; this guards resources
 /// created before a rule existed, or with validation off).
 pub fn ensemble_problem(e: &CoordinatorEnsemble) -> Option<String> {
@@ -117,33 +158,17 @@ pub async fn reconcile_ensemble(e: Arc<CoordinatorEnsemble>, ctx: Arc<Context>) 
     let generation = e.metadata.generation.unwrap_or(0);
     let previous = e.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
     let now = now_rfc3339();
-    if paused(&*e) {
-        let c = conditions(&previous, generation, &now, &[("ReconciliationPaused", true, "Paused", "the pause-reconciliation annotation is set")]);
-        patch_status(&ctx.client, &*e, serde_json::json!({"conditions": c})).await?;
-        return Ok(Action::await_change());
+    if let Some(a) = report_paused(&ctx.client, &*e, &previous, generation, &now).await? {
+        return Ok(a);
     }
     if let Some(why) = ensemble_problem(&e) {
-        let c = conditions(&previous, generation, &now, &[("Degraded", true, "InvalidSpec", &why), ("Available", false, "InvalidSpec", &why)]);
-        patch_status(&ctx.client, &*e, serde_json::json!({"observedGeneration": generation, "conditions": c})).await?;
-        return Ok(Action::requeue(Duration::from_secs(300)));
+        return report_degraded(&ctx.client, &*e, &previous, generation, &now, "InvalidSpec", &why, Duration::from_secs(300)).await;
     }
     let owner = Owner::from(&*e);
     let r = render::ensemble::render(&owner, &e.spec);
     let ss = apply_all(&ctx.client, &ns, &r).await?;
     let ready = ss.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
-    let available = ready == e.spec.replicas;
-    let msg = format!("{ready}/{} servers ready", e.spec.replicas);
-    let c = conditions(
-        &previous,
-        generation,
-        &now,
-        &[
-            ("Available", available, if available { "AllServersReady" } else { "ServersStarting" }, &msg),
-            ("Progressing", !available, if available { "Reconciled" } else { "WaitingForServers" }, &msg),
-            ("Degraded", false, "Reconciled", ""),
-            ("ReconciliationPaused", false, "NotPaused", ""),
-        ],
-    );
+    let (available, c) = applied_conditions(&previous, generation, &now, ready, e.spec.replicas, "servers");
     let status = serde_json::json!({
         "observedGeneration": generation,
         "readyReplicas": ready,
@@ -172,37 +197,19 @@ pub async fn reconcile_brokers(b: Arc<BrokerCluster>, ctx: Arc<Context>) -> Resu
     let generation = b.metadata.generation.unwrap_or(0);
     let previous = b.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
     let now = now_rfc3339();
-    if paused(&*b) {
-        let c = conditions(&previous, generation, &now, &[("ReconciliationPaused", true, "Paused", "the pause-reconciliation annotation is set")]);
-        patch_status(&ctx.client, &*b, serde_json::json!({"conditions": c})).await?;
-        return Ok(Action::await_change());
+    if let Some(a) = report_paused(&ctx.client, &*b, &previous, generation, &now).await? {
+        return Ok(a);
     }
     let connect = match coordinator_connect(&ctx.client, &ns, &b).await {
         Ok(c) => c,
-        Err(Error::Reference(why)) => {
-            let c = conditions(&previous, generation, &now, &[("Degraded", true, "CoordinatorNotFound", &why), ("Available", false, "CoordinatorNotFound", &why)]);
-            patch_status(&ctx.client, &*b, serde_json::json!({"observedGeneration": generation, "conditions": c})).await?;
-            return Ok(Action::requeue(Duration::from_secs(15)));
-        }
+        Err(Error::Reference(why)) => return report_degraded(&ctx.client, &*b, &previous, generation, &now, "CoordinatorNotFound", &why, Duration::from_secs(15)).await,
         Err(e) => return Err(e),
     };
     let owner = Owner::from(&*b);
     let r = render::broker::render(&owner, &b.spec, &connect);
     let ss = apply_all(&ctx.client, &ns, &r).await?;
     let ready = ss.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
-    let available = ready == b.spec.replicas;
-    let msg = format!("{ready}/{} brokers ready", b.spec.replicas);
-    let c = conditions(
-        &previous,
-        generation,
-        &now,
-        &[
-            ("Available", available, if available { "AllBrokersReady" } else { "BrokersStarting" }, &msg),
-            ("Progressing", !available, if available { "Reconciled" } else { "WaitingForBrokers" }, &msg),
-            ("Degraded", false, "Reconciled", ""),
-            ("ReconciliationPaused", false, "NotPaused", ""),
-        ],
-    );
+    let (available, c) = applied_conditions(&previous, generation, &now, ready, b.spec.replicas, "brokers");
     let status = serde_json::json!({
         "observedGeneration": generation,
         "readyReplicas": ready,

@@ -8,7 +8,11 @@ fn limits() -> Limits {
 
 /// A processor with one connected session on connection 1.
 fn connected() -> Processor {
-    let mut p = Processor::new(DataTree::new(), limits(), 0);
+    connected_with(limits())
+}
+
+fn connected_with(limits: Limits) -> Processor {
+    let mut p = Processor::new(DataTree::new(), limits, 0);
     p.connection_opened(1, "127.0.0.1".parse().unwrap(), "127.0.0.1:5".into());
     let mut w = Writer::new();
     w.int(0).long(0).int(10_000).long(0).buffer(&[0; 16]).boolean(false);
@@ -132,12 +136,7 @@ fn noauth_without_digest_and_allowed_with_it() {
 #[test]
 fn skip_acl_lets_every_request_through_and_keeps_the_acl() {
     for skip in [false, true] {
-        let mut p = Processor::new(DataTree::new(), Limits { skip_acl: skip, ..limits() }, 0);
-        p.connection_opened(1, "127.0.0.1".parse().unwrap(), "127.0.0.1:5".into());
-        let mut w = Writer::new();
-        w.int(0).long(0).int(10_000).long(0).buffer(&[0; 16]).boolean(false);
-        p.connect(1, &w.buf, 0);
-        p.take_batch();
+        let mut p = connected_with(Limits { skip_acl: skip, ..limits() });
         let mut w = Writer::new();
         w.int(1).int(op::CREATE).ustring("/s").buffer(b"");
         let acl = vec![Acl { perms: 31, id: crate::proto::records::Id { scheme: "digest".into(), id: crate::tree::acl::digest("u:p") } }];

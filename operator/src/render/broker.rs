@@ -10,12 +10,8 @@ use super::{config_hash, labels, properties, Owner, Rendered, CONFIG_HASH, DEFAU
 use crate::crd::broker::BrokerClusterSpec;
 
 pub const CONFIG_FILE: &str = "server.properties";
-const DATA: &str = "/data";
-const CONFIG_DIR: &str = "/etc/strom";
-
-pub fn headless_name(name: &str) -> String {
-    format!("{name}-headless")
-}
+pub use super::headless_name;
+use super::{CONFIG_DIR, DATA};
 
 pub fn bootstrap_service_name(name: &str) -> String {
     format!("{name}-bootstrap")

@@ -17,12 +17,8 @@ use crate::crd::common::PodSettings;
 use crate::crd::ensemble::CoordinatorEnsembleSpec;
 
 pub const CONFIG_FILE: &str = "zoo.cfg";
-const DATA: &str = "/data";
-const CONFIG_DIR: &str = "/etc/strom";
-
-pub fn headless_name(name: &str) -> String {
-    format!("{name}-headless")
-}
+pub use super::headless_name;
+use super::{CONFIG_DIR, DATA};
 
 pub fn client_service_name(name: &str) -> String {
     format!("{name}-client")

@@ -84,6 +84,15 @@ pub fn properties(header: &str, entries: &BTreeMap<String, String>) -> String {
     out
 }
 
+/// Where a pod's volume and config files are mounted.
+pub const DATA: &str = "/data";
+pub const CONFIG_DIR: &str = "/etc/strom";
+
+/// The headless Service giving each pod of a resource a stable DNS name.
+pub fn headless_name(name: &str) -> String {
+    format!("{name}-headless")
+}
+
 /// The cluster-internal DNS name of pod `ordinal` of a StatefulSet behind a headless Service.
 pub fn pod_dns(set: &str, ordinal: i32, headless: &str, namespace: &str) -> String {
     format!("{set}-{ordinal}.{headless}.{namespace}.svc.cluster.local")
