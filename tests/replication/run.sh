@@ -1,50 +1,16 @@
 #!/usr/bin/env bash
 # Runs the broker replication fault suite (tests/replication) inside a fresh user+mount+net+pid
-# namespace, where we are root without being root: three coordinators and three brokers get
-# network namespaces of their own and links can be cut. When pytest ends, or this script is
-# interrupted or killed, the pid namespace's init exits, the kernel kills every process left in
-# it (JVMs included), and the namespaces and mounts go with it.
+# namespace (tests/lib/netns-pytest.sh): three coordinators and three brokers get network
+# namespaces of their own and links can be cut.
 #
 # Usage: [STROM_KAFKA_TARGET=strom|kafka] [STROM_ZK_TARGET=strom|zookeeper] \
 #        tests/replication/run.sh [pytest args...]
-# Temporary files live in one directory, removed after a passing run and kept (path printed)
-# after a failing one (or always with STROM_REPLICATION_KEEP=1).
+# Temporary files are removed after a passing run and kept (path printed) after a failing one, or
+# always with STROM_REPLICATION_KEEP=1.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-
-if [ "${STROM_REPLICATION_NETNS:-}" != 1 ]; then
-  command -v unshare >/dev/null || { echo "unshare (util-linux) is missing" >&2; exit 1; }
-  command -v ip >/dev/null || { echo "ip (iproute2) is missing" >&2; exit 1; }
-  if [ "${STROM_KAFKA_TARGET:-strom}" = kafka ]; then
-    # Fetch the reference's jars out here, where the network is (a no-op when cached).
-    bash "$HERE/../lib/kafka.sh" fetch 3 >/dev/null
-  fi
-  run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/replfault-run-XXXXXX")
-  # unshare ignores SIGINT/SIGTERM while it waits; killing it makes --kill-child SIGKILL the
-  # namespace's init, and with it everything inside.
-  unshare --user --map-root-user --mount --net --pid --fork --mount-proc --kill-child \
-    env STROM_REPLICATION_NETNS=1 TMPDIR="$run_tmp" bash "$HERE/run.sh" "$@" &
-  child=$!
-  trap 'kill -KILL $child 2>/dev/null || true' INT TERM HUP
-  rc=0
-  wait $child || rc=$?
-  wait $child 2>/dev/null || true  # after a trapped signal the first wait returns early
-  if [ $rc = 0 ] && [ "${STROM_REPLICATION_KEEP:-}" != 1 ]; then rm -rf "$run_tmp"; else echo "replication test files kept in $run_tmp" >&2; fi
-  exit $rc
+if [ "${STROM_KAFKA_TARGET:-strom}" = kafka ]; then
+  # Fetch the reference's jars out here, where the network is (a no-op when cached).
+  bash "$HERE/../lib/kafka.sh" fetch 3 >/dev/null
 fi
-
-# Inside: bash is pid 1 of the new pid namespace and stays so (it reaps orphans); pytest is its child.
-ip link set lo up
-ip -o link show lo | grep -q 'UP' || { echo "loopback did not come up in the test namespace" >&2; exit 1; }
-# `ip netns add` needs /run/netns; a private tmpfs on /run keeps the host's /run untouched.
-mount -t tmpfs -o mode=0755 strom-replication-run /run
-mkdir -p /run/netns
-# The whole suite unless a test path (file, dir or node id) is given.
-paths=()
-for a in "$@"; do
-  case "$a" in -*) ;; *) [ -e "${a%%::*}" ] && paths=(x) ;; esac
-done
-[ ${#paths[@]} -gt 0 ] || set -- "$HERE" "$@"
-rc=0
-python3 -m pytest -p no:cacheprovider "$@" || rc=$?
-exit $rc
+exec bash "$HERE/../lib/netns-pytest.sh" REPLICATION "$HERE" "$@"
