@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::crd::broker::BrokerCluster;
 use crate::crd::common::Condition;
 use crate::crd::ensemble::CoordinatorEnsemble;
+use crate::crd::topic::Topic;
 use crate::render::{self, Owner, Rendered};
 
 /// The one field manager of everything the operator writes.
@@ -116,6 +117,7 @@ where
 }
 
 /// A spec that cannot work: Degraded and not Available, with the reason; retried later.
+#[allow(clippy::too_many_arguments)]
 async fn report_degraded<K>(client: &Client, obj: &K, previous: &[Condition], generation: i64, now: &str, reason: &str, why: &str, retry: Duration) -> Result<Action, Error>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
@@ -224,4 +226,63 @@ pub async fn reconcile_brokers(b: Arc<BrokerCluster>, ctx: Arc<Context>) -> Resu
 pub fn error_policy<K>(_obj: Arc<K>, e: &Error, _ctx: Arc<Context>) -> Action {
     tracing::warn!(error = %e, "reconcile failed; retrying");
     Action::requeue(Duration::from_secs(10))
+}
+
+/// Finalizer on Topics: the Kafka topic is deleted before the resource goes.
+pub const TOPIC_FINALIZER: &str = "strom.io/topic";
+
+/// Topic → the Kafka topic in its cluster: created with its partitions, replication factor and
+/// configs, grown when `partitions` grows, deleted (finalizer) when the resource is deleted;
+/// status lists each partition's leader, replicas and ISR.
+pub async fn reconcile_topic(t: Arc<Topic>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = t.namespace().unwrap_or_else(|| "default".into());
+    let name = t.name_any();
+    let topic = t.spec.topic_name.clone().unwrap_or_else(|| name.clone());
+    let generation = t.metadata.generation.unwrap_or(0);
+    let previous = t.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+    let now = now_rfc3339();
+    let api: Api<Topic> = Api::namespaced(ctx.client.clone(), &ns);
+    let finalizers = t.metadata.finalizers.clone().unwrap_or_default();
+    let has_finalizer = finalizers.iter().any(|f| f == TOPIC_FINALIZER);
+    let clusters: Api<BrokerCluster> = Api::namespaced(ctx.client.clone(), &ns);
+    let cluster = clusters.get_opt(&t.spec.cluster).await?;
+    let bootstrap = cluster.as_ref().map(|c| c.status.as_ref().and_then(|s| s.bootstrap_servers.clone()).unwrap_or_else(|| render::broker::bootstrap_servers(&t.spec.cluster, &ns, &c.spec)));
+    if t.metadata.deletion_timestamp.is_some() {
+        if has_finalizer {
+            if let Some(b) = &bootstrap {
+                crate::kafka::delete(b, &topic).await.map_err(Error::Reference)?;
+            }
+            let rest: Vec<String> = finalizers.into_iter().filter(|f| f != TOPIC_FINALIZER).collect();
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(serde_json::json!({"metadata": {"finalizers": rest}}))).await?;
+        }
+        return Ok(Action::await_change());
+    }
+    if let Some(a) = report_paused(&ctx.client, &*t, &previous, generation, &now).await? {
+        return Ok(a);
+    }
+    let Some(bootstrap) = bootstrap else {
+        let why = format!("BrokerCluster {ns}/{} does not exist", t.spec.cluster);
+        return report_degraded(&ctx.client, &*t, &previous, generation, &now, "ClusterNotFound", &why, Duration::from_secs(15)).await;
+    };
+    if !has_finalizer {
+        let mut all = finalizers.clone();
+        all.push(TOPIC_FINALIZER.into());
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(serde_json::json!({"metadata": {"finalizers": all}}))).await?;
+    }
+    let current = crate::kafka::describe(&bootstrap, &topic).await.map_err(Error::Reference);
+    let outcome = match current {
+        Ok(None) => crate::kafka::create(&bootstrap, &topic, t.spec.partitions, t.spec.replication_factor, &t.spec.config).await,
+        Ok(Some(parts)) if (parts.len() as i32) < t.spec.partitions => crate::kafka::grow(&bootstrap, &topic, t.spec.partitions).await,
+        Ok(Some(_)) => Ok(()),
+        Err(Error::Reference(e)) => Err(e),
+        Err(e) => return Err(e),
+    };
+    if let Err(why) = outcome {
+        return report_degraded(&ctx.client, &*t, &previous, generation, &now, "KafkaRefused", &why, Duration::from_secs(30)).await;
+    }
+    let parts = crate::kafka::describe(&bootstrap, &topic).await.map_err(Error::Reference)?.unwrap_or_default();
+    let led = parts.iter().filter(|p| p.leader >= 0).count();
+    let (available, c) = applied_conditions(&previous, generation, &now, led as i32, t.spec.partitions, "partitions with a leader");
+    patch_status(&ctx.client, &*t, serde_json::json!({"observedGeneration": generation, "partitions": parts, "conditions": c})).await?;
+    Ok(Action::requeue(Duration::from_secs(if available { 120 } else { 5 })))
 }

@@ -7,6 +7,7 @@
 
 pub mod controller;
 pub mod crd;
+pub mod kafka;
 pub mod render;
 
 /// A CRD as the YAML file `crds/` holds (a header saying it is generated).

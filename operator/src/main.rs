@@ -1,5 +1,5 @@
 //! `strom-operator`: reconciles CoordinatorEnsembles and BrokerClusters into StatefulSets,
-//! Services, ConfigMaps and PodDisruptionBudgets. Logs JSON lines (`--text-logs` for people).
+//! Services, ConfigMaps and PodDisruptionBudgets, and Topics into Kafka topics. Logs JSON lines (`--text-logs` for people).
 
 use std::sync::Arc;
 
@@ -8,9 +8,10 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::{watcher, Controller};
 use kube::{Api, Client};
-use strom_operator::controller::{error_policy, reconcile_brokers, reconcile_ensemble, Context};
+use strom_operator::controller::{error_policy, reconcile_brokers, reconcile_ensemble, reconcile_topic, Context};
 use strom_operator::crd::broker::BrokerCluster;
 use strom_operator::crd::ensemble::CoordinatorEnsemble;
+use strom_operator::crd::topic::Topic;
 
 fn usage() -> ! {
     eprintln!("usage: strom-operator [--watch-namespace NS] [--text-logs] | --version");
@@ -70,13 +71,21 @@ async fn main() -> std::process::ExitCode {
         .owns(api::<StatefulSet>(&client, &namespace), watcher::Config::default())
         .owns(api::<ConfigMap>(&client, &namespace), watcher::Config::default())
         .shutdown_on_signal()
-        .run(reconcile_brokers, error_policy, ctx)
+        .run(reconcile_brokers, error_policy, ctx.clone())
         .for_each(|r| async move {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "broker cluster reconcile");
             }
         });
+    let topics = Controller::new(api::<Topic>(&client, &namespace), watcher::Config::default())
+        .shutdown_on_signal()
+        .run(reconcile_topic, error_policy, ctx.clone())
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "topic reconcile");
+            }
+        });
     tracing::info!(namespace = ?namespace, "strom-operator started");
-    futures::join!(ensembles, brokers);
+    futures::join!(ensembles, brokers, topics);
     std::process::ExitCode::SUCCESS
 }

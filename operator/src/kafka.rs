@@ -1,0 +1,86 @@
+//! The Kafka admin requests the Topic controller makes, over the broker's own minimal client
+//! (`strom_broker::replication::client`): Metadata, CreateTopics, CreatePartitions, DeleteTopics.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, MetadataRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use strom_broker::replication::client::KafkaConn;
+
+use crate::crd::topic::PartitionStatus;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+async fn connect(bootstrap: &str) -> Result<KafkaConn, String> {
+    let mut last = String::from("no bootstrap server");
+    for addr in bootstrap.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        match KafkaConn::connect(addr, "strom-operator", Duration::from_secs(5)).await {
+            Ok(c) => return Ok(c),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
+}
+
+/// The topic's partitions (leader, replicas, ISR), or `None` when it does not exist.
+pub async fn describe(bootstrap: &str, topic: &str) -> Result<Option<Vec<PartitionStatus>>, String> {
+    let mut c = connect(bootstrap).await?;
+    let req = MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(TopicName(s(topic))))])).with_allow_auto_topic_creation(false);
+    let md = c.send(&req, 9, TIMEOUT).await.map_err(|e| e.to_string())?;
+    let Some(t) = md.topics.into_iter().next() else { return Ok(None) };
+    match t.error_code {
+        0 => {}
+        3 => return Ok(None), // UNKNOWN_TOPIC_OR_PARTITION
+        code => return Err(format!("metadata of {topic}: error {code}")),
+    }
+    let mut parts: Vec<PartitionStatus> = t
+        .partitions
+        .iter()
+        .map(|p| PartitionStatus { partition: p.partition_index, leader: p.leader_id.0, replicas: p.replica_nodes.iter().map(|r| r.0).collect(), isr: p.isr_nodes.iter().map(|r| r.0).collect() })
+        .collect();
+    parts.sort_by_key(|p| p.partition);
+    Ok(Some(parts))
+}
+
+pub async fn create(bootstrap: &str, topic: &str, partitions: i32, rf: i32, config: &BTreeMap<String, String>) -> Result<(), String> {
+    let mut c = connect(bootstrap).await?;
+    let t = CreatableTopic::default()
+        .with_name(TopicName(s(topic)))
+        .with_num_partitions(partitions)
+        .with_replication_factor(rf as i16)
+        .with_configs(config.iter().map(|(k, v)| CreatableTopicConfig::default().with_name(s(k)).with_value(Some(s(v)))).collect());
+    let req = CreateTopicsRequest::default().with_topics(vec![t]).with_timeout_ms(TIMEOUT.as_millis() as i32);
+    let resp = c.send(&req, 5, TIMEOUT).await.map_err(|e| e.to_string())?;
+    match resp.topics.first().map(|r| (r.error_code, r.error_message.as_ref().map(|m| m.to_string()))) {
+        Some((0 | 36, _)) | None => Ok(()), // 36: TOPIC_ALREADY_EXISTS
+        Some((code, msg)) => Err(format!("CreateTopics {topic}: error {code} {}", msg.unwrap_or_default())),
+    }
+}
+
+pub async fn grow(bootstrap: &str, topic: &str, partitions: i32) -> Result<(), String> {
+    let mut c = connect(bootstrap).await?;
+    let req = CreatePartitionsRequest::default().with_topics(vec![CreatePartitionsTopic::default().with_name(TopicName(s(topic))).with_count(partitions).with_assignments(None)]).with_timeout_ms(TIMEOUT.as_millis() as i32);
+    let resp = c.send(&req, 1, TIMEOUT).await.map_err(|e| e.to_string())?;
+    match resp.results.first().map(|r| (r.error_code, r.error_message.as_ref().map(|m| m.to_string()))) {
+        Some((0, _)) | None => Ok(()),
+        Some((code, msg)) => Err(format!("CreatePartitions {topic}: error {code} {}", msg.unwrap_or_default())),
+    }
+}
+
+pub async fn delete(bootstrap: &str, topic: &str) -> Result<(), String> {
+    let mut c = connect(bootstrap).await?;
+    let req = DeleteTopicsRequest::default().with_topic_names(vec![TopicName(s(topic))]).with_timeout_ms(TIMEOUT.as_millis() as i32);
+    let resp = c.send(&req, 4, TIMEOUT).await.map_err(|e| e.to_string())?;
+    match resp.responses.first().map(|r| r.error_code) {
+        Some(0 | 3) | None => Ok(()), // 3: already gone
+        Some(code) => Err(format!("DeleteTopics {topic}: error {code}")),
+    }
+}
