@@ -208,10 +208,29 @@ pub async fn reconcile_brokers(b: Arc<BrokerCluster>, ctx: Arc<Context>) -> Resu
         Err(e) => return Err(e),
     };
     let owner = Owner::from(&*b);
-    let r = render::broker::render(&owner, &b.spec, &connect);
+    // Scale-down is refused while the brokers that would go still hold replicas (as Strimzi
+    // does): the StatefulSet keeps its size until they are drained (`stromctl brokers drain`).
+    let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
+    let current = sets.get_opt(&owner.name).await?.and_then(|s| s.spec.and_then(|s| s.replicas)).unwrap_or(0);
+    let mut spec = b.spec.clone();
+    let mut blocked = None;
+    if current > spec.replicas {
+        let bootstrap = b.status.as_ref().and_then(|s| s.bootstrap_servers.clone()).unwrap_or_else(|| render::broker::bootstrap_servers(&owner.name, &ns, &b.spec));
+        let hosting = crate::kafka::brokers_with_replicas(&bootstrap).await.map_err(Error::Reference)?;
+        let held: Vec<i32> = (spec.replicas..current).filter(|id| hosting.contains(id)).collect();
+        if !held.is_empty() {
+            blocked = Some(format!("scale-down from {current} to {} refused: brokers {held:?} still hold partition replicas; move them first (stromctl brokers drain <id>)", spec.replicas));
+            spec.replicas = current;
+        }
+    }
+    let r = render::broker::render(&owner, &spec, &connect);
     let ss = apply_all(&ctx.client, &ns, &r).await?;
     let ready = ss.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
-    let (available, c) = applied_conditions(&previous, generation, &now, ready, b.spec.replicas, "brokers");
+    let (available, mut c) = applied_conditions(&previous, generation, &now, ready, spec.replicas, "brokers");
+    if let Some(why) = &blocked {
+        c.retain(|x| x.type_ != "Degraded");
+        c.extend(conditions(&previous, generation, &now, &[("Degraded", true, "ScaleDownBlocked", why)]));
+    }
     let status = serde_json::json!({
         "observedGeneration": generation,
         "readyReplicas": ready,

@@ -84,3 +84,19 @@ pub async fn delete(bootstrap: &str, topic: &str) -> Result<(), String> {
         Some(code) => Err(format!("DeleteTopics {topic}: error {code}")),
     }
 }
+
+/// The broker ids that hold a replica of any partition (topics being deleted included).
+pub async fn brokers_with_replicas(bootstrap: &str) -> Result<std::collections::BTreeSet<i32>, String> {
+    let mut c = connect(bootstrap).await?;
+    let md = c.send(&MetadataRequest::default().with_topics(None), 9, TIMEOUT).await.map_err(|e| e.to_string())?;
+    Ok(md.topics.iter().flat_map(|t| t.partitions.iter()).flat_map(|p| p.replica_nodes.iter().map(|r| r.0)).collect())
+}
+
+/// The registered broker ids and the controller, as the first reachable bootstrap broker sees them.
+pub async fn brokers(bootstrap: &str) -> Result<(Vec<i32>, i32), String> {
+    let mut c = connect(bootstrap).await?;
+    let md = c.send(&MetadataRequest::default().with_topics(Some(vec![])), 9, TIMEOUT).await.map_err(|e| e.to_string())?;
+    let mut ids: Vec<i32> = md.brokers.iter().map(|b| b.node_id.0).collect();
+    ids.sort_unstable();
+    Ok((ids, md.controller_id.0))
+}

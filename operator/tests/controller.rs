@@ -11,6 +11,8 @@ use strom_operator::controller::{reconcile_brokers, reconcile_ensemble, Context}
 use strom_operator::crd::broker::BrokerCluster;
 use strom_operator::crd::ensemble::CoordinatorEnsemble;
 
+mod common;
+
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 
 fn ensemble(replicas: i32, extra: Value) -> CoordinatorEnsemble {
@@ -64,6 +66,11 @@ async fn serve_apply(mut h: Handle, ready: i32, owner: Value) -> (Vec<(String, V
     let mut applied = Vec::new();
     loop {
         let (method, path, mut body, send) = next(&mut h).await;
+        if method == "GET" && path.contains("/statefulsets/") {
+            // a new cluster: no StatefulSet yet
+            send.send_response(Response::builder().status(404).body(Body::from(serde_json::to_vec(&json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})).unwrap())).unwrap());
+            continue;
+        }
         assert_eq!(method, "PATCH", "{path}");
         if path.ends_with("/status") {
             reply_status(send, &owner, &body);
@@ -215,4 +222,70 @@ async fn a_broker_cluster_without_its_ensemble_is_degraded() {
     let (path, body) = s.await.unwrap();
     assert!(path.ends_with("/brokerclusters/kafka/status"));
     assert_eq!(condition(&body, "Degraded")["reason"], "CoordinatorNotFound");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scale_down_is_refused_while_the_brokers_going_hold_replicas() {
+    let dir = std::env::temp_dir().join(format!("strom-operator-scale-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (bootstrap, _brokers) = common::stack(&dir, 3).await;
+    // a topic with a partition on every broker (once every broker sees the three)
+    for _ in 0..50 {
+        let mut all = true;
+        for b in bootstrap.split(',') {
+            all &= strom_operator::kafka::brokers(b).await.map(|(ids, _)| ids.len() == 3).unwrap_or(false);
+        }
+        if all {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    strom_operator::kafka::create(&bootstrap, "spread", 3, 1, &Default::default()).await.unwrap();
+    for _ in 0..50 {
+        if strom_operator::kafka::brokers_with_replicas(&bootstrap).await.unwrap().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(strom_operator::kafka::brokers_with_replicas(&bootstrap).await.unwrap().contains(&2));
+    let reconcile_to = |replicas: i32| {
+        let bootstrap = bootstrap.clone();
+        async move {
+            let (ctx, mut handle) = setup();
+            let b: BrokerCluster = serde_json::from_value(json!({"apiVersion": "strom.io/v1alpha1", "kind": "BrokerCluster",
+                "metadata": {"name": "kafka", "namespace": "logs", "uid": "u-2", "generation": 2},
+                "spec": {"replicas": replicas, "coordinator": {"connect": "zk:2181"}, "storage": {"size": "1Gi"}},
+                "status": {"bootstrapServers": bootstrap}})).unwrap();
+            let owner = serde_json::to_value(&b).unwrap();
+            let s = tokio::spawn(async move {
+                let (method, path, _, send) = next(&mut handle).await;
+                assert_eq!((method.as_str(), path.as_str()), ("GET", "/apis/apps/v1/namespaces/logs/statefulsets/kafka"));
+                reply(send, &json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "kafka", "namespace": "logs"},
+                    "spec": {"replicas": 3, "serviceName": "kafka-headless", "selector": {}, "template": {}}}));
+                serve_apply(handle, 3, owner).await
+            });
+            reconcile_brokers(Arc::new(b), ctx).await.unwrap();
+            s.await.unwrap()
+        }
+    };
+    // 3 -> 2 while broker 2 holds a replica: the StatefulSet stays at 3, and the status says why
+    let (applied, status) = reconcile_to(2).await;
+    let ss = &applied.iter().find(|(p, _)| p.contains("statefulsets")).unwrap().1;
+    assert_eq!(ss["spec"]["replicas"], 3);
+    let d = condition(&status, "Degraded");
+    assert_eq!((d["status"].as_str(), d["reason"].as_str()), (Some("True"), Some("ScaleDownBlocked")));
+    assert!(d["message"].as_str().unwrap().contains("[2]"), "{d}");
+    // once nothing is on broker 2 (the topic deleted here; `stromctl brokers drain 2` in practice)
+    strom_operator::kafka::delete(&bootstrap, "spread").await.unwrap();
+    for _ in 0..50 {
+        if !strom_operator::kafka::brokers_with_replicas(&bootstrap).await.unwrap().contains(&2) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (applied, status) = reconcile_to(2).await;
+    let ss = &applied.iter().find(|(p, _)| p.contains("statefulsets")).unwrap().1;
+    assert_eq!(ss["spec"]["replicas"], 2);
+    assert_eq!(condition(&status, "Degraded")["status"], "False");
+    let _ = std::fs::remove_dir_all(&dir);
 }

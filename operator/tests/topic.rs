@@ -12,30 +12,9 @@ use serde_json::{json, Value};
 use strom_operator::controller::{reconcile_topic, Context, TOPIC_FINALIZER};
 use strom_operator::crd::topic::Topic;
 
+mod common;
+
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A standalone coordinator and one broker in this process; returns the bootstrap address.
-async fn stack(dir: &std::path::Path) -> (String, strom_broker::server::Running) {
-    let zk_port = free_port();
-    let zk_dir = dir.join("zk");
-    std::fs::create_dir_all(&zk_dir).unwrap();
-    let cfg = strom_coordinator::config::Config::parse("zoo.cfg", &format!("tickTime=500\ndataDir={}\nclientPort={zk_port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n", zk_dir.display())).unwrap();
-    let (btx, brx) = tokio::sync::oneshot::channel();
-    tokio::spawn(strom_coordinator::server::run(cfg, std::future::pending(), Some(btx)));
-    brx.await.unwrap();
-    let port = free_port();
-    let props = format!(
-        "broker.id=0\nlisteners=PLAINTEXT://127.0.0.1:{port}\nadvertised.listeners=PLAINTEXT://127.0.0.1:{port}\nlog.dirs={}\nzookeeper.connect=127.0.0.1:{zk_port}\noffsets.topic.replication.factor=1\n",
-        dir.join("logs").display()
-    );
-    let config = strom_broker::config::BrokerConfig::parse(&props, "server.properties", &[]).unwrap();
-    let running = strom_broker::server::start(config).await.unwrap();
-    (format!("127.0.0.1:{port}"), running)
-}
 
 async fn next(h: &mut Handle) -> (String, String, Value, tower_test::mock::SendResponse<Response<Body>>) {
     let (req, send) = h.next_request().await.expect("a request");
@@ -103,7 +82,7 @@ async fn reconcile(t: Value, bootstrap: &str) -> Vec<(String, String, Value)> {
 async fn a_topic_is_created_grown_and_deleted_in_its_cluster() {
     let dir = std::env::temp_dir().join(format!("strom-operator-topic-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let (bootstrap, _broker) = stack(&dir).await;
+    let (bootstrap, _brokers) = common::stack(&dir, 1).await;
 
     // created, with the finalizer added first
     let seen = reconcile(topic(3, json!({})), &bootstrap).await;
