@@ -5,6 +5,7 @@
 pub mod broker;
 pub mod ensemble;
 pub mod local;
+pub mod pipeline;
 
 use std::collections::BTreeMap;
 
@@ -45,7 +46,7 @@ impl Owner {
         Owner { name: r.meta().name.clone().unwrap_or_default(), namespace: r.meta().namespace.clone().unwrap_or_else(|| "default".into()), reference: r.controller_owner_ref(&()) }
     }
 
-    fn meta(&self, name: String, labels: &BTreeMap<String, String>) -> ObjectMeta {
+    pub(crate) fn meta(&self, name: String, labels: &BTreeMap<String, String>) -> ObjectMeta {
         ObjectMeta { name: Some(name), namespace: Some(self.namespace.clone()), labels: Some(labels.clone()), owner_references: self.reference.clone().map(|r| vec![r]), ..Default::default() }
     }
 }
