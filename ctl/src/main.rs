@@ -69,6 +69,12 @@ enum Command {
     /// Run CoordinatorEnsemble, BrokerCluster and Topic resources as local processes (no
     /// Kubernetes): `stromctl up examples/k8s`.
     Up(up::Opts),
+    /// Stop the `stromctl up` running on a state directory (`--purge`: and delete its data).
+    Down(up::DownOpts),
+    /// The replicas of a state directory and whether they run.
+    Status(up::StateOpts),
+    /// A replica's log (`kafka-0`, `zk-2`), `-f` to follow it.
+    Logs(up::LogsOpts),
     /// The coordinator ensemble at a glance (like `zkServer.sh status` on every server).
     Zk {
         #[command(subcommand)]
@@ -86,6 +92,9 @@ fn main() -> ExitCode {
         Command::Partitions { action, bootstrap } => partitions::run(action, &bootstrap),
         Command::Brokers { action, bootstrap } => partitions::run_brokers(action, &bootstrap),
         Command::Up(o) => up::run(o),
+        Command::Down(o) => up::down(o),
+        Command::Status(o) => up::status(o),
+        Command::Logs(o) => up::logs(o),
         Command::Zk { action } => zk::run(action).map_err(client::CtlError::Usage),
     };
     match result {

@@ -33,6 +33,167 @@ pub struct Opts {
     /// Seconds to wait for the stack to be ready.
     #[arg(long, default_value_t = 90)]
     pub timeout: u64,
+    /// Return once the stack is ready, leaving it running (its output in <state-dir>/up.log;
+    /// `stromctl down` stops it).
+    #[arg(long)]
+    pub detach: bool,
+}
+
+#[derive(Args)]
+pub struct StateOpts {
+    #[arg(long, default_value = ".strom")]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Args)]
+pub struct DownOpts {
+    #[arg(long, default_value = ".strom")]
+    pub state_dir: PathBuf,
+    /// Also delete the state directory (every replica's data).
+    #[arg(long)]
+    pub purge: bool,
+}
+
+#[derive(Args)]
+pub struct LogsOpts {
+    /// A replica, as `<resource>-<ordinal>` (`kafka-0`, `zk-2`).
+    pub replica: String,
+    #[arg(long, default_value = ".strom")]
+    pub state_dir: PathBuf,
+    /// Keep printing what is appended.
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+/// The pid of the `stromctl up` running on a state directory, if any.
+fn running_up(state: &Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(state.join("up.pid")).ok()?.trim().parse().ok()?;
+    Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+}
+
+/// Replica directories under a state directory: (namespace/resource, replica name, dir).
+fn replicas(state: &Path) -> Vec<(String, String, PathBuf)> {
+    let mut out = Vec::new();
+    let dirs = |p: &Path| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(p).map(|r| r.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect()).unwrap_or_default();
+        v.sort();
+        v
+    };
+    for ns in dirs(state) {
+        for res in dirs(&ns) {
+            for rep in dirs(&res) {
+                let (n, r, o) = (ns.file_name().unwrap_or_default().to_string_lossy().to_string(), res.file_name().unwrap_or_default().to_string_lossy().to_string(), rep.file_name().unwrap_or_default().to_string_lossy().to_string());
+                if o.parse::<i32>().is_ok() {
+                    out.push((format!("{n}/{r}"), format!("{r}-{o}"), rep));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `stromctl status`: each replica, whether its process runs, its address.
+pub fn status(o: StateOpts) -> Result<(), CtlError> {
+    let state = &o.state_dir;
+    match running_up(state) {
+        Some(pid) => println!("stromctl up (pid {pid}) runs on {}", state.display()),
+        None => println!("no stromctl up runs on {}", state.display()),
+    }
+    for (res, name, dir) in replicas(state) {
+        let pid = std::fs::read_to_string(dir.join("pid")).ok().and_then(|p| p.trim().parse::<u32>().ok()).filter(|p| Path::new(&format!("/proc/{p}")).exists());
+        let cfg = std::fs::read_to_string(dir.join("zoo.cfg")).or_else(|_| std::fs::read_to_string(dir.join("server.properties"))).unwrap_or_default();
+        let key = |k: &str| cfg.lines().find_map(|l| l.strip_prefix(k).map(str::to_string));
+        let addr = match (key("clientPortAddress="), key("clientPort=")) {
+            (Some(a), Some(p)) => format!("{a}:{p}"),
+            _ => key("listeners=PLAINTEXT://").unwrap_or_default(),
+        };
+        println!("{res}\t{name}\t{}\t{addr}", pid.map_or("stopped".to_string(), |p| format!("running (pid {p})")));
+    }
+    Ok(())
+}
+
+/// `stromctl logs <replica> [-f]`.
+pub fn logs(o: LogsOpts) -> Result<(), CtlError> {
+    let Some((_, _, dir)) = replicas(&o.state_dir).into_iter().find(|(_, n, _)| *n == o.replica) else {
+        return Err(usage(format!("no replica {} under {}", o.replica, o.state_dir.display())));
+    };
+    let path = dir.join("server.log");
+    let mut f = std::fs::File::open(&path)?;
+    let mut out = std::io::stdout();
+    std::io::copy(&mut f, &mut out)?;
+    while o.follow {
+        std::thread::sleep(Duration::from_millis(250));
+        std::io::copy(&mut f, &mut out)?;
+    }
+    Ok(())
+}
+
+/// `stromctl down [--purge]`: stops the `stromctl up` running on the state directory (as Ctrl-C
+/// does) and waits for it.
+pub fn down(o: DownOpts) -> Result<(), CtlError> {
+    if let Some(pid) = running_up(&o.state_dir) {
+        unsafe_sigterm(pid);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Path::new(&format!("/proc/{pid}")).exists() {
+            if Instant::now() >= deadline {
+                return Err(CtlError::Kafka(format!("stromctl up (pid {pid}) did not stop within 120s")));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        println!("stopped stromctl up (pid {pid})");
+    } else {
+        println!("no stromctl up runs on {}", o.state_dir.display());
+    }
+    if o.purge {
+        std::fs::remove_dir_all(&o.state_dir).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })?;
+        println!("removed {}", o.state_dir.display());
+    }
+    Ok(())
+}
+
+/// `--detach`: the same command in the background (in its own session, output to
+/// <state>/up.log), returning once it is ready or has failed.
+fn detach(o: &Opts) -> Result<(), CtlError> {
+    std::fs::create_dir_all(&o.state_dir)?;
+    let log_path = o.state_dir.join("up.log");
+    let log = std::fs::File::create(&log_path)?;
+    let mut args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--detach").collect();
+    if args.first().map(String::as_str) != Some("up") {
+        args.insert(0, "up".into());
+    }
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.args(&args).stdout(log.try_clone()?).stderr(log).stdin(std::process::Stdio::null());
+    // Its own session: the terminal's Ctrl-C no longer reaches it.
+    unsafe_setsid(&mut cmd);
+    let mut child = cmd.spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(o.timeout + 30);
+    loop {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if text.lines().any(|l| l.starts_with("ready in")) {
+            print!("{text}");
+            println!("running in the background (pid {}); stromctl status / logs <replica> / down", child.id());
+            return Ok(());
+        }
+        if let Some(st) = child.try_wait()? {
+            print!("{text}");
+            return Err(CtlError::Kafka(format!("stromctl up exited ({st}) before it was ready")));
+        }
+        if Instant::now() >= deadline {
+            return Err(CtlError::Kafka("stromctl up was not ready in time; see its output in the state directory's up.log".into()));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn unsafe_setsid(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe; it runs in the child between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
 }
 
 #[derive(Default)]
@@ -188,6 +349,9 @@ impl Proc {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| usage(format!("cannot start {}: {e}", self.bin.display())))?;
+        if let Some(pid) = child.id() {
+            let _ = std::fs::write(self.member.dir.join("pid"), pid.to_string());
+        }
         self.child = Some(child);
         Ok(())
     }
@@ -232,6 +396,14 @@ fn lock(state: &Path) -> Result<PathBuf, CtlError> {
 }
 
 pub fn run(o: Opts) -> Result<(), CtlError> {
+    if o.detach {
+        // Fail fast in the foreground on what is wrong with the resources.
+        validate(&load(&o.paths)?)?;
+        if let Some(pid) = running_up(&o.state_dir) {
+            return Err(usage(format!("stromctl up (pid {pid}) is already running on {}", o.state_dir.display())));
+        }
+        return detach(&o);
+    }
     let r = load(&o.paths)?;
     validate(&r)?;
     if r.ensembles.is_empty() && r.brokers.is_empty() {

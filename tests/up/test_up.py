@@ -141,3 +141,25 @@ def test_a_taken_address_is_refused(state):
         assert pids_of(str(state)) == []
     finally:
         s.close()
+
+
+def test_detach_status_logs_down(state):
+    r = ctl("up", str(REPO / "examples"), "--state-dir", str(state), "--detach", timeout=180)
+    try:
+        assert r.returncode == 0 and "running in the background" in r.stdout, r
+        st = ctl("status", "--state-dir", str(state)).stdout
+        assert "stromctl up (pid" in st
+        lines = [l for l in st.splitlines() if "\t" in l]
+        assert len(lines) == 6 and all("running (pid" in l for l in lines), st
+        assert "default/zk\tzk-1\trunning" in st and "127.1.0.2:2181" in st
+        assert "default/kafka\tkafka-2\trunning" in st and "127.2.0.3:9092" in st
+        log = ctl("logs", "kafka-0", "--state-dir", str(state)).stdout
+        assert "registered in the coordinator" in log
+        assert ctl("logs", "nope-7", "--state-dir", str(state)).returncode != 0
+        r = ctl("produce", "--topic", "lzq", "--bootstrap-server", BOOT, stdin="detached\n")
+        assert r.returncode == 0, r.stderr
+    finally:
+        d = ctl("down", "--state-dir", str(state), "--purge", timeout=180)
+    assert d.returncode == 0 and "stopped stromctl up" in d.stdout, d
+    assert not state.exists()
+    assert pids_of(str(state)) == []
