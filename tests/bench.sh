@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks: our figures next to the reference system's, measured in the same run.
-# Prints, asserts nothing about speed. Usage: tests/bench.sh [--smoke] [coordinator] [ensemble] [broker] [replication]
+# Prints, asserts nothing about speed. Usage: tests/bench.sh [--smoke] [coordinator] [ensemble] [broker] [replication] [up]
 #   (no name: all of them)
 #   --smoke   tiny load on a debug build, so tests/run.sh keeps the tooling working.
 #   coordinator  strom-coordinator vs Apache ZooKeeper 3.8 (strom-zkbench); BENCH_SECONDS per run
@@ -17,6 +17,7 @@
 #                under an idempotent acks=all producer -> first write acknowledged by the new leader),
 #                with each system's default session timeouts and with both at 6 s. One cluster runs
 #                at a time. Exits non-zero, after the table, when a tool run or a failover fails.
+#   up           stromctl up examples/: time to ready and the six servers' memory at rest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -28,10 +29,10 @@ for a in "$@"; do
     *) names+=("$a") ;;
   esac
 done
-[ ${#names[@]} -gt 0 ] || names=(coordinator ensemble broker replication)
+[ ${#names[@]} -gt 0 ] || names=(coordinator ensemble broker replication up)
 
 for n in "${names[@]}"; do
-  case "$n" in coordinator|ensemble|broker|replication) ;; *) echo "unknown benchmark: $n (known: coordinator, ensemble, broker, replication)" >&2; exit 2 ;; esac
+  case "$n" in coordinator|ensemble|broker|replication|up) ;; *) echo "unknown benchmark: $n (known: coordinator, ensemble, broker, replication, up)" >&2; exit 2 ;; esac
 done
 
 bash tests/lib/install.sh
@@ -41,7 +42,8 @@ source tests/lib/kafka.sh
 # One cargo build for every benchmark asked for.
 pkgs=(-p strom-coordinator)
 for n in "${names[@]}"; do
-  case "$n" in broker|replication) [[ " ${pkgs[*]} " == *" strom-broker "* ]] || pkgs+=(-p strom-broker) ;; esac
+  case "$n" in broker|replication|up) [[ " ${pkgs[*]} " == *" strom-broker "* ]] || pkgs+=(-p strom-broker) ;; esac
+  [ "$n" = up ] && pkgs+=(-p stromctl)
 done
 if [ "$SMOKE" = 1 ]; then
   cargo build --quiet "${pkgs[@]}" --bins
@@ -670,13 +672,38 @@ bench_replication() {
 }
 
 BROKER_FAILED=0
+# --- up ---------------------------------------------------------------------------------------------
+# `stromctl up examples/` (three coordinators, three brokers, two topics) from nothing to ready, and
+# the resident memory of the six servers at rest. Targets (issue 8): ready in under 10 s, under
+# 200 MiB together. No reference system: this is the local runtime's own cost.
+bench_up() {
+  local state="$WORK/up-state" t0 t1 ready total pid rss
+  "$BIN/stromctl" down --state-dir "$state" --purge >/dev/null 2>&1 || true
+  t0=$(date +%s.%N)
+  "$BIN/stromctl" up examples/ --state-dir "$state" --detach >"$WORK/up.out" 2>&1 \
+    || { echo "stromctl up failed:" >&2; cat "$WORK/up.out" >&2; return 1; }
+  t1=$(date +%s.%N)
+  ready=$(sed -n 's/^ready in \([0-9.]*\)s.*/\1/p' "$WORK/up.out")
+  sleep 3
+  total=0
+  for pid in $(pgrep -f "$state/"); do
+    rss=$(rss_mib "$pid"); total=$(awk -v a="$total" -v b="$rss" 'BEGIN {print a + b}')
+  done
+  "$BIN/stromctl" down --state-dir "$state" --purge >/dev/null
+  echo "up benchmark: stromctl up examples/ (3 coordinators, 3 brokers, 2 topics; $(basename "$BIN") binaries)"
+  printf '  %-52s %8s\n' "ready (stromctl's own figure), s" "$ready" \
+    "command returned (up --detach, wall), s" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}')" \
+    "RSS of the six servers at rest, MiB" "$total"
+}
+
 for n in "${names[@]}"; do
   case "$n" in
     coordinator) bench_coordinator ;;
     ensemble) bench_ensemble ;;
     broker) bench_broker ;;
     replication) bench_replication ;;
-    *) echo "unknown benchmark: $n (known: coordinator, ensemble, broker, replication)" >&2; exit 2 ;;
+    up) bench_up ;;
+    *) echo "unknown benchmark: $n (known: coordinator, ensemble, broker, replication, up)" >&2; exit 2 ;;
   esac
 done
 [ "$BROKER_FAILED" = 0 ] || { echo "broker/replication benchmark: $BROKER_FAILED run(s) failed (see above)" >&2; exit 1; }
