@@ -112,8 +112,10 @@ def test_drain_a_broker_then_stop_it(cluster, extra_brokers, topic, zk_client):
         while not stop.is_set():
             out = run("topics", "describe", "--bootstrap-server", cluster.bootstrap,
                       "--under-replicated-partitions", check=False)
-            if out.returncode == 0 and out.stdout.strip():
-                urp.append(out.stdout)
+            # this test's topic (others may be left by earlier tests)
+            mine = [ln for ln in out.stdout.splitlines() if "Topic: %s\t" % name in ln]
+            if out.returncode == 0 and mine:
+                urp.append(mine)
     t = threading.Thread(target=watch)
     t.start()
     try:

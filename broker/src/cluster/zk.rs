@@ -216,6 +216,8 @@ impl Cluster {
     /// per partition whether it moved, or why not (Kafka's error codes).
     pub async fn elect_preferred(&self, which: Option<&[(String, i32)]>, only_imbalanced: bool) -> Result<Vec<(String, i32, i16)>, ClusterError> {
         use kafka_protocol::error::ResponseError as E;
+        // A fresh view: an ISR a leader just grew may not have reached this broker's watch yet.
+        self.reload().await?;
         let snap = self.snapshot();
         if snap.controller != self.config.broker_id {
             return Err(ClusterError::Refused("not the controller".into()));
@@ -323,6 +325,7 @@ impl Cluster {
     /// a Kafka error code and message.
     pub async fn reassign(&self, topic: &str, wanted: &[(i32, Option<Vec<i32>>)]) -> Result<Vec<(i32, i16, Option<String>)>, ClusterError> {
         use kafka_protocol::error::ResponseError as E;
+        self.reload().await?;
         let snap = self.snapshot();
         if snap.controller != self.config.broker_id {
             return Err(ClusterError::Refused("not the controller".into()));
@@ -543,7 +546,10 @@ impl Cluster {
                     // scripts did): the controller starts the partition with every replica in
                     // sync, as Kafka's does for a new partition.
                     let s = PartitionState { controller_epoch, leader: reps[0], version: 1, leader_epoch: 0, isr: reps.clone() };
-                    let _ = c.mkdir(&partition_path(t, *p), &persistent()).await;
+                    // Plain creates, parent first: a topic deleted meanwhile makes them fail with
+                    // NoNode instead of coming back as empty znodes (mkdir would create parents).
+                    let _ = c.create(&partitions_path(t), b"", &persistent()).await;
+                    let _ = c.create(&partition_path(t, *p), b"", &persistent()).await;
                     match c.create(&state_path(t, *p), &serde_json::to_vec(&s).expect("json"), &persistent()).await {
                         Ok(_) => (s, 0),
                         Err(_) => (PartitionState { controller_epoch, leader: -1, version: 1, leader_epoch: -1, isr: vec![] }, -1),
@@ -783,12 +789,16 @@ impl Cluster {
         let Some(reg) = self.snapshot().brokers.get(&me).cloned() else { return 0 };
         let c = self.client().await;
         let path = format!("{SHUTTING_DOWN}/{me}");
-        match c.create(&path, reg.timestamp.as_bytes(), &ephemeral()).await {
-            Ok(_) | Err(zk::Error::NodeExists) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot ask for a controlled shutdown; stopping without it");
-                return 0;
-            }
+        // A node left by an earlier run of this broker (its session not expired yet) holds that
+        // run's registration timestamp, which the controller ignores: replace it.
+        let mut created = c.create(&path, reg.timestamp.as_bytes(), &ephemeral()).await;
+        if matches!(created, Err(zk::Error::NodeExists)) {
+            let _ = c.delete(&path, None).await;
+            created = c.create(&path, reg.timestamp.as_bytes(), &ephemeral()).await;
+        }
+        if let Err(e) = created {
+            tracing::warn!(error = %e, "cannot ask for a controlled shutdown; stopping without it");
+            return 0;
         }
         // The controller may be this broker: its own pass does the moving.
         let _ = self.reload().await;
@@ -825,6 +835,8 @@ impl Cluster {
         if let Ok(()) = c.delete(&broker_path(self.config.broker_id), None).await {
             tracing::info!("deregistered from the coordinator");
         }
+        // Ephemerals outlive a process whose session is not closed until the session expires.
+        let _ = c.delete(&format!("{SHUTTING_DOWN}/{}", self.config.broker_id), None).await;
         if let Ok((d, _)) = c.get_data(CONTROLLER).await {
             if serde_json::from_slice::<ControllerRecord>(&d).ok().map(|r| r.brokerid) == Some(self.config.broker_id) {
                 let _ = c.delete(CONTROLLER, None).await;
