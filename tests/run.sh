@@ -56,10 +56,13 @@ phase "the README's run command (stromctl up examples/)"
 up_cmd=$(awk '/^```sh/{f=1; next} f{print; exit}' README.md | sed 's/ *#.*$//')
 case "$up_cmd" in *"stromctl up examples/"*) ;; *) echo "README's first command is not stromctl up: $up_cmd"; exit 1 ;; esac
 rm -rf .strom
+: > target/readme-up.log
 setsid bash -c "$up_cmd" > target/readme-up.log 2>&1 &
 up_pid=$!
 ok=0
-for _ in $(seq 1 1500); do   # the release build comes first
+# The command builds first (a cold release build takes minutes on 2 cores): wait for it to be
+# ready or to end, never interrupting the build.
+for _ in $(seq 1 13500); do
   if grep -q '^ready in' target/readme-up.log; then ok=1; break; fi
   kill -0 "$up_pid" 2>/dev/null || break
   sleep 0.2
