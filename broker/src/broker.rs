@@ -187,12 +187,11 @@ impl Broker {
                 if out[i].is_some() {
                     continue;
                 }
-                let Some((e, isr)) = b.replicas.leadership(tp).filter(|(e, _)| e == epoch) else {
+                let Some((_, isr)) = b.replicas.leadership(tp).filter(|(e, _)| e == epoch) else {
                     out[i] = Some(ResponseError::NotLeaderOrFollower.code());
                     continue;
                 };
-                let _ = e;
-                let Some(log) = b.logs.get(tp) else {
+                    let Some(log) = b.logs.get(tp) else {
                     out[i] = Some(ResponseError::NotLeaderOrFollower.code());
                     continue;
                 };

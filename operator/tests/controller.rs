@@ -13,7 +13,7 @@ use strom_operator::crd::ensemble::CoordinatorEnsemble;
 
 mod common;
 
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+use common::{next, reply, Handle};
 
 fn ensemble(replicas: i32, extra: Value) -> CoordinatorEnsemble {
     let mut v = json!({"apiVersion": "strom.io/v1alpha1", "kind": "CoordinatorEnsemble",
@@ -34,19 +34,6 @@ fn merge(a: &mut Value, b: Value) {
     }
 }
 
-/// One request: (method, path without query, parsed body).
-async fn next(h: &mut Handle) -> (String, String, Value, tower_test::mock::SendResponse<Response<Body>>) {
-    let (req, send) = h.next_request().await.expect("a request");
-    let method = req.method().to_string();
-    let path = req.uri().path().to_string();
-    let bytes = req.into_body().collect_bytes().await.unwrap();
-    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
-    (method, path, body, send)
-}
-
-fn reply(send: tower_test::mock::SendResponse<Response<Body>>, body: &Value) {
-    send.send_response(Response::builder().body(Body::from(serde_json::to_vec(body).unwrap())).unwrap());
-}
 
 fn setup() -> (Arc<Context>, Handle) {
     let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();

@@ -14,20 +14,8 @@ use strom_operator::crd::topic::Topic;
 
 mod common;
 
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+use common::{next, reply, Handle};
 
-async fn next(h: &mut Handle) -> (String, String, Value, tower_test::mock::SendResponse<Response<Body>>) {
-    let (req, send) = h.next_request().await.expect("a request");
-    let method = req.method().to_string();
-    let path = req.uri().path().to_string();
-    let bytes = req.into_body().collect_bytes().await.unwrap();
-    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
-    (method, path, body, send)
-}
-
-fn reply(send: tower_test::mock::SendResponse<Response<Body>>, body: &Value) {
-    send.send_response(Response::builder().body(Body::from(serde_json::to_vec(body).unwrap())).unwrap());
-}
 
 fn topic(partitions: i32, extra_meta: Value) -> Value {
     let mut t = json!({"apiVersion": "strom.io/v1alpha1", "kind": "Topic",

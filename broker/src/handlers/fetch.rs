@@ -83,8 +83,9 @@ fn read_all(b: &Broker, wants: &[Want], max_bytes: usize, v: i16, replica: i32, 
             }
         };
         let tp = crate::log::TopicPartition::new(w.topic.clone(), w.partition);
-        let epoch = b.replicas.leadership(&tp).map_or(epoch, |(e, _)| e);
-        let leads = b.replicas.leadership(&tp).is_some();
+        let leadership = b.replicas.leadership(&tp);
+        let leads = leadership.is_some();
+        let epoch = leadership.map_or(epoch, |(e, _)| e);
         if w.current_leader_epoch >= 0 && w.current_leader_epoch != epoch {
             any_error = true;
             let code = if w.current_leader_epoch < epoch { ResponseError::FencedLeaderEpoch } else { ResponseError::UnknownLeaderEpoch };

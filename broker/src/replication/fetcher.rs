@@ -231,8 +231,7 @@ async fn fetch(b: &Broker, c: &mut KafkaConn, parts: &[(TopicPartition, Follow)]
                             Err(e) => {
                                 tracing::warn!(partition = %tp, error = %e, "cannot store replicated batches; checking for divergence again");
                                 drop(l);
-                                b.replicas.become_follower(&tp, -1, f.epoch);
-                                b.replicas.become_follower(&tp, f.leader, f.epoch);
+                                b.replicas.recheck_divergence(&tp);
                                 continue;
                             }
                         }
@@ -252,8 +251,7 @@ async fn fetch(b: &Broker, c: &mut KafkaConn, parts: &[(TopicPartition, Follow)]
                     } else {
                         // Ahead of the leader: find the divergence again.
                         drop(l);
-                        b.replicas.become_follower(&tp, -1, f.epoch);
-                        b.replicas.become_follower(&tp, f.leader, f.epoch);
+                        b.replicas.recheck_divergence(&tp);
                     }
                 }
                 Some(e) => {

@@ -202,6 +202,14 @@ impl ReplicaManager {
         self.follows.lock().expect("follows").get(tp).cloned()
     }
 
+    /// The log no longer lines up with the leader's: ask it again where our epoch ends before
+    /// fetching more.
+    pub fn recheck_divergence(&self, tp: &TopicPartition) {
+        if let Some(f) = self.follows.lock().expect("follows").get_mut(tp) {
+            f.truncated = false;
+        }
+    }
+
     /// The fetcher cut `tp`'s divergent suffix for `epoch`.
     pub fn mark_truncated(&self, tp: &TopicPartition, epoch: i32) {
         if let Some(f) = self.follows.lock().expect("follows").get_mut(tp) {

@@ -113,15 +113,21 @@ fn watch_event_precedes_the_reply_that_shows_the_change() {
     assert_eq!(hs[1].0, 3);
 }
 
-#[test]
-fn noauth_without_digest_and_allowed_with_it() {
-    let mut p = connected();
+/// Creates /s (xid 1) readable and writable only by digest user u:p; returns its ACL.
+fn create_digest_protected(p: &mut Processor) -> Vec<Acl> {
     let mut w = Writer::new();
     w.int(1).int(op::CREATE).ustring("/s").buffer(b"");
     let acl = vec![Acl { perms: 31, id: crate::proto::records::Id { scheme: "digest".into(), id: crate::tree::acl::digest("u:p") } }];
     write_acls(&mut w, &acl);
     w.int(0);
     p.request(1, &w.buf, 10);
+    acl
+}
+
+#[test]
+fn noauth_without_digest_and_allowed_with_it() {
+    let mut p = connected();
+    create_digest_protected(&mut p);
     let mut g = Writer::new();
     g.int(2).int(op::GET_DATA).ustring("/s").boolean(false);
     p.request(1, &g.buf, 10);
@@ -137,12 +143,7 @@ fn noauth_without_digest_and_allowed_with_it() {
 fn skip_acl_lets_every_request_through_and_keeps_the_acl() {
     for skip in [false, true] {
         let mut p = connected_with(Limits { skip_acl: skip, ..limits() });
-        let mut w = Writer::new();
-        w.int(1).int(op::CREATE).ustring("/s").buffer(b"");
-        let acl = vec![Acl { perms: 31, id: crate::proto::records::Id { scheme: "digest".into(), id: crate::tree::acl::digest("u:p") } }];
-        write_acls(&mut w, &acl);
-        w.int(0);
-        p.request(1, &w.buf, 10);
+        let acl = create_digest_protected(&mut p);
         let mut g = Writer::new();
         g.int(2).int(op::GET_DATA).ustring("/s").boolean(false);
         p.request(1, &g.buf, 10);

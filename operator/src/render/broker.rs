@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Container, ContainerPort, Probe, Ser
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::ensemble::{pdb, stateful_set};
-use super::{config_hash, labels, properties, Owner, Rendered, CONFIG_HASH, DEFAULT_IMAGE};
+use super::{config_hash, labels, properties, Owner, Rendered, DEFAULT_IMAGE};
 use crate::crd::broker::BrokerClusterSpec;
 
 pub const CONFIG_FILE: &str = "server.properties";
@@ -100,7 +100,6 @@ pub fn render(owner: &Owner, spec: &BrokerClusterSpec, coordinator_connect: &str
         ]),
         ..Default::default()
     };
-    let _ = CONFIG_HASH;
     let stateful_set = stateful_set(owner, &lbl, spec.replicas, &spec.pod, &hash, container, &spec.storage, &headless_name(name), "Parallel");
     Rendered { config_map, services: vec![headless, bootstrap], stateful_set, pdb: pdb(owner, &lbl) }
 }

@@ -1,4 +1,25 @@
-//! A coordinator and brokers running in the test's process, for the controllers' tests.
+//! For the controllers' tests: a mocked API server's request/answer helpers, and a coordinator
+//! and brokers running in the test's process.
+
+use http::{Request, Response};
+use kube::client::Body;
+use serde_json::Value;
+
+pub type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+/// One request: (method, path without query, parsed body) and its answer slot.
+pub async fn next(h: &mut Handle) -> (String, String, Value, tower_test::mock::SendResponse<Response<Body>>) {
+    let (req, send) = h.next_request().await.expect("a request");
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let bytes = req.into_body().collect_bytes().await.unwrap();
+    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+    (method, path, body, send)
+}
+
+pub fn reply(send: tower_test::mock::SendResponse<Response<Body>>, body: &Value) {
+    send.send_response(Response::builder().body(Body::from(serde_json::to_vec(body).unwrap())).unwrap());
+}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
