@@ -206,10 +206,58 @@ pub fn run(action: Action, b: &Bootstrap) -> Result<(), CtlError> {
 }
 
 /// Replicas being added by reassignments in progress, per (topic, partition).
-pub fn adding_replicas(b: &Bootstrap) -> Result<BTreeMap<(String, i32), Vec<i32>>, CtlError> {
+/// A partition's leader, replicas and ISR.
+pub type PartitionView = (i32, Vec<i32>, Vec<i32>);
+
+fn views(md: &MetadataResponse) -> BTreeMap<(String, i32), PartitionView> {
+    let ids = |v: &[BrokerId]| v.iter().map(|x| x.0).collect::<Vec<_>>();
+    md.topics
+        .iter()
+        .filter_map(|t| t.name.as_ref().map(|n| (n.0.to_string(), t)))
+        .flat_map(|(n, t)| t.partitions.iter().map(move |p| ((n.clone(), p.partition_index), (p.leader_id.0, ids(&p.replica_nodes), ids(&p.isr_nodes)))))
+        .collect()
+}
+
+/// Whether a partition is under-replicated: fewer in sync than its replicas, not counting the
+/// replicas a reassignment is still adding (they catch up before the reassignment ends).
+pub fn is_under_replicated(view: &PartitionView, adding: &[i32]) -> bool {
+    let (_, replicas, isr) = view;
+    let catching_up = adding.iter().filter(|a| replicas.contains(a) && !isr.contains(a)).count();
+    isr.len() < replicas.len() - catching_up
+}
+
+/// The under-replicated partitions, judged on one consistent view of the controller's: its
+/// metadata, then its reassignments in progress, then its metadata again. A partition whose
+/// state changed between the two metadata reads (a reassignment starting or ending meanwhile) is
+/// judged again in another round, so a replica being added is never taken for a lagging one.
+pub fn under_replicated(b: &Bootstrap) -> Result<BTreeMap<(String, i32), PartitionView>, CtlError> {
+    const ROUNDS: usize = 5;
     rt()?.block_on(async {
         let (mut c, _) = controller(b).await?;
-        Ok(ongoing(&mut c, b).await?.into_iter().map(|(t, p, _, a, _)| ((t, p), a)).collect())
+        let req = MetadataRequest::default().with_topics(None);
+        let wait = Duration::from_secs(b.timeout);
+        let mut settled: BTreeMap<(String, i32), Option<PartitionView>> = BTreeMap::new();
+        for round in 1..=ROUNDS {
+            let before = views(&c.send(&req, 9, wait).await.map_err(kafka)?);
+            let adding: BTreeMap<(String, i32), Vec<i32>> = ongoing(&mut c, b).await?.into_iter().map(|(t, p, _, a, _)| ((t, p), a)).collect();
+            let after = views(&c.send(&req, 9, wait).await.map_err(kafka)?);
+            let mut changed = false;
+            for (k, v) in after {
+                if settled.contains_key(&k) {
+                    continue;
+                }
+                if before.get(&k) != Some(&v) && round < ROUNDS {
+                    changed = true;
+                    continue;
+                }
+                let under = is_under_replicated(&v, adding.get(&k).map_or(&[][..], |a| a.as_slice()));
+                settled.insert(k, under.then_some(v));
+            }
+            if !changed {
+                break;
+            }
+        }
+        Ok(settled.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
     })
 }
 
@@ -270,5 +318,16 @@ mod tests {
         assert_eq!(plan, vec![("t".to_string(), 0, vec![4, 2]), ("t".to_string(), 2, vec![3, 4])]);
         // with no broker free, it says so
         assert!(drain_plan(1, &[1, 2], &[(("t".to_string(), 0), vec![1, 2])].into()).is_err());
+    }
+
+    #[test]
+    fn replicas_being_added_do_not_count_as_lagging() {
+        // a drain moving [2,0] to [1,0]: replicas 1,0,2 while 1 catches up
+        assert!(!is_under_replicated(&(2, vec![1, 0, 2], vec![2, 0]), &[1]));
+        // the same view with no reassignment known is under-replicated
+        assert!(is_under_replicated(&(2, vec![1, 0, 2], vec![2, 0]), &[]));
+        // an added replica already in sync does not excuse another that lags
+        assert!(is_under_replicated(&(2, vec![1, 0, 2], vec![2, 1]), &[1]));
+        assert!(!is_under_replicated(&(0, vec![0, 1], vec![1, 0]), &[]));
     }
 }

@@ -79,17 +79,10 @@ pub fn run(action: Action, b: &Bootstrap) -> Result<(), CtlError> {
             }
         }
         Action::Describe { topic, under_replicated_partitions, unavailable_partitions } => {
-            // Replicas being added, listed before and after the metadata is read, so that a
-            // reassignment starting or ending meanwhile is known either way.
-            let mut adding = if under_replicated_partitions { crate::partitions::adding_replicas(b)? } else { Default::default() };
             let c: BaseConsumer = config(b).create()?;
             let md = c.fetch_metadata(topic.as_deref(), timeout(b))?;
-            if under_replicated_partitions {
-                for (k, v) in crate::partitions::adding_replicas(b)? {
-                    let e = adding.entry(k).or_default();
-                    e.extend(v.into_iter().filter(|x| !e.contains(x)).collect::<Vec<_>>());
-                }
-            }
+            // Judged on the controller's consistent view, which is also what is printed for them.
+            let urp = if under_replicated_partitions { crate::partitions::under_replicated(b)? } else { Default::default() };
             let a = admin(b)?;
             let mut topics: Vec<_> = md.topics().iter().collect();
             topics.sort_by_key(|t| t.name());
@@ -112,14 +105,14 @@ pub fn run(action: Action, b: &Bootstrap) -> Result<(), CtlError> {
                     println!("Topic: {}\tPartitionCount: {}\tReplicationFactor: {}\tConfigs: {}", t.name(), t.partitions().len(), rf, overrides.join(","));
                 }
                 for p in t.partitions() {
-                    let adding_here = adding.get(&(t.name().to_string(), p.id())).map_or(0, |a| a.iter().filter(|x| p.replicas().contains(x)).count());
-                    let under = p.isr().len() < p.replicas().len() - adding_here;
+                    let seen = urp.get(&(t.name().to_string(), p.id()));
                     let unavailable = p.leader() < 0;
-                    if filtered && !((under_replicated_partitions && under) || (unavailable_partitions && unavailable)) {
+                    if filtered && !((under_replicated_partitions && seen.is_some()) || (unavailable_partitions && unavailable)) {
                         continue;
                     }
+                    let (leader, replicas, isr) = seen.cloned().unwrap_or_else(|| (p.leader(), p.replicas().to_vec(), p.isr().to_vec()));
                     let list = |v: &[i32]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",");
-                    println!("\tTopic: {}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}", t.name(), p.id(), p.leader(), list(p.replicas()), list(p.isr()));
+                    println!("\tTopic: {}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}", t.name(), p.id(), leader, list(&replicas), list(&isr));
                 }
             }
         }

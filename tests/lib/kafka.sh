@@ -158,8 +158,15 @@ kafka_format_kraft() {
   if [ -f "$props.cluster-id" ]; then
     cid=$(cat "$props.cluster-id")
   else
-    # shellcheck disable=SC2046
-    cid=$(java $(_kafka_java_opts "$v") -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1) || return 1
+    # A Kafka cluster id is a random UUID in URL-safe base64 without padding (what
+    # `kafka-storage random-uuid` prints; it never starts with '-'). Made here rather than by a
+    # second JVM, whose empty output once left `format -t` without its argument.
+    cid=$(python3 -c 'import base64, uuid
+while True:
+    s = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    if not s.startswith("-"):
+        print(s); break')
+    [ -n "$cid" ] || { echo "kafka.sh: could not make a cluster id" >&2; return 1; }
     echo "$cid" > "$props.cluster-id"
   fi
   # shellcheck disable=SC2046
