@@ -121,11 +121,13 @@ pub fn logs(o: LogsOpts) -> Result<(), CtlError> {
     let mut f = std::fs::File::open(&path)?;
     let mut out = std::io::stdout();
     std::io::copy(&mut f, &mut out)?;
-    while o.follow {
+    if !o.follow {
+        return Ok(());
+    }
+    loop {
         std::thread::sleep(Duration::from_millis(250));
         std::io::copy(&mut f, &mut out)?;
     }
-    Ok(())
 }
 
 /// `stromctl down [--purge]`: stops the `stromctl up` running on the state directory (as Ctrl-C
