@@ -14,10 +14,15 @@ check() { # FILE EXPECTED-KINDS
   local got; got=$(kinds "$1")
   [ "$got" = "$2" ] || { echo "chart: $1 renders [$got], expected [$2]" >&2; exit 1; }
 }
-check "$out/all.yaml" "ClusterRole ClusterRoleBinding CustomResourceDefinition Deployment ServiceAccount "
+check "$out/all.yaml" "ClusterRole ClusterRoleBinding CustomResourceDefinition Deployment Role RoleBinding ServiceAccount "
 [ "$(grep -c '^kind: CustomResourceDefinition' "$out/all.yaml")" = "$(ls crds | wc -l)" ] || { echo "chart: not every CRD of crds/ is in the chart" >&2; exit 1; }
 check "$out/one.yaml" "Deployment Role RoleBinding ServiceAccount "
 grep -q -- '--watch-namespace' "$out/one.yaml" || { echo "chart: watchNamespaces does not reach the operator's arguments" >&2; exit 1; }
+grep -q 'resources: \["leases"\]' "$out/all.yaml" || { echo "chart: no RBAC for the leader Lease" >&2; exit 1; }
+grep -q -- '--lease-namespace' "$out/all.yaml" || { echo "chart: the operator is not told where its Lease lives" >&2; exit 1; }
+"$HELM" template strom charts/strom --namespace strom-system --set metrics.enabled=true > "$out/metrics.yaml"
+grep -q 'strom-operator-metrics' "$out/metrics.yaml" || { echo "chart: metrics.enabled renders no metrics Service" >&2; exit 1; }
+! grep -q 'strom-operator-metrics' "$out/all.yaml" || { echo "chart: a metrics Service without metrics.enabled" >&2; exit 1; }
 if "$HELM" template strom charts/strom --set 'watchNamespaces={a,b}' >/dev/null 2>"$out/err"; then
   echo "chart: two watchNamespaces rendered instead of failing" >&2; exit 1
 fi

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, Patch, PatchParams};
@@ -17,7 +18,10 @@ use crate::crd::broker::BrokerCluster;
 use crate::crd::common::Condition;
 use crate::crd::ensemble::CoordinatorEnsemble;
 use crate::crd::topic::Topic;
+use crate::metrics::Metrics;
+use crate::probe::Probe;
 use crate::render::{self, Owner, Rendered};
+use crate::rolling::{self, Step};
 
 /// The one field manager of everything the operator writes.
 pub const MANAGER: &str = "strom-operator";
@@ -26,6 +30,31 @@ pub const PAUSE: &str = "strom.io/pause-reconciliation";
 
 pub struct Context {
     pub client: Client,
+    /// Asks the running servers (coordinator modes, broker controller and health).
+    pub probe: Arc<dyn Probe>,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Context {
+    pub fn new(client: Client, probe: Arc<dyn Probe>, metrics: Arc<Metrics>) -> Context {
+        let instance = std::env::var("POD_NAME").ok().or_else(|| std::env::var("HOSTNAME").ok());
+        let recorder = Recorder::new(client.clone(), Reporter { controller: MANAGER.into(), instance });
+        Context { client, probe, recorder, metrics }
+    }
+
+    /// A Kubernetes Event on `obj` (shown by `kubectl describe`) and the action counted in the
+    /// metrics. An event that cannot be written is logged; it never fails the reconcile.
+    async fn event<K>(&self, obj: &K, warning: bool, reason: &str, action: &str, note: String)
+    where
+        K: Resource<DynamicType = ()>,
+    {
+        self.metrics.action(&K::kind(&()), action);
+        let ev = Event { type_: if warning { EventType::Warning } else { EventType::Normal }, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
+        if let Err(e) = self.recorder.publish(&ev, &obj.object_ref(&())).await {
+            tracing::warn!(error = %e, reason, "cannot record an event");
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,16 +157,22 @@ where
 }
 
 /// The conditions after the objects were applied: Available once every replica is ready.
-fn applied_conditions(previous: &[Condition], generation: i64, now: &str, ready: i32, wanted: i32, what: &str) -> (bool, Vec<Condition>) {
+/// `rolling`: the progress of a rolling restart under way.
+fn applied_conditions(previous: &[Condition], generation: i64, now: &str, ready: i32, wanted: i32, what: &str, rolling: Option<&str>) -> (bool, Vec<Condition>) {
     let available = ready == wanted;
     let msg = format!("{ready}/{wanted} {what} ready");
+    let (progressing, why, progress) = match rolling {
+        Some(r) => (true, "RollingRestart", format!("{msg}; {r}")),
+        None if available => (false, "Reconciled", msg.clone()),
+        None => (true, "WaitingForPods", msg.clone()),
+    };
     let c = conditions(
         previous,
         generation,
         now,
         &[
             ("Available", available, if available { "AllReady" } else { "Starting" }, &msg),
-            ("Progressing", !available, if available { "Reconciled" } else { "WaitingForPods" }, &msg),
+            ("Progressing", progressing, why, &progress),
             ("Degraded", false, "Reconciled", ""),
             ("ReconciliationPaused", false, "NotPaused", ""),
         ],
@@ -170,15 +205,49 @@ pub async fn reconcile_ensemble(e: Arc<CoordinatorEnsemble>, ctx: Arc<Context>) 
     let r = render::ensemble::render(&owner, &e.spec);
     let ss = apply_all(&ctx.client, &ns, &r).await?;
     let ready = ss.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
-    let (available, c) = applied_conditions(&previous, generation, &now, ready, e.spec.replicas, "servers");
+    let members = ensemble_members(&ctx, &owner, &e.spec).await;
+    let leader = members.iter().find(|m| m.mode == "leader").map(|m| m.pod.clone());
+    let rolling = roll(&ctx, &*e, &ns, &ss, &r, leader.as_deref(), true).await?;
+    let (available, c) = applied_conditions(&previous, generation, &now, ready, e.spec.replicas, "servers", rolling.as_deref());
     let status = serde_json::json!({
         "observedGeneration": generation,
         "readyReplicas": ready,
+        "leader": leader,
+        "members": members,
         "connectString": render::ensemble::connect_string(&owner.name, &ns, &e.spec),
         "conditions": c,
     });
     patch_status(&ctx.client, &*e, status).await?;
-    Ok(Action::requeue(Duration::from_secs(if available { 60 } else { 10 })))
+    Ok(Action::requeue(Duration::from_secs(if rolling.is_some() { 5 } else if available { 60 } else { 10 })))
+}
+
+/// Each server's mode, asked of the server itself.
+async fn ensemble_members(ctx: &Context, owner: &Owner, spec: &crate::crd::ensemble::CoordinatorEnsembleSpec) -> Vec<crate::crd::ensemble::Member> {
+    let headless = render::headless_name(&owner.name);
+    let asks = (0..spec.replicas).map(|i| ctx.probe.coordinator_mode(format!("{}:{}", render::pod_dns(&owner.name, i, &headless, &owner.namespace), spec.ports.client)));
+    let modes = futures::future::join_all(asks).await;
+    modes.into_iter().enumerate().map(|(i, m)| crate::crd::ensemble::Member { pod: format!("{}-{i}", owner.name), mode: m.unwrap_or_else(|| "unknown".into()) }).collect()
+}
+
+/// One step of a rolling restart of the StatefulSet's pods onto its current template (see
+/// `rolling`): `Some(progress)` while pods remain to restart.
+async fn roll<K>(ctx: &Context, obj: &K, ns: &str, ss: &StatefulSet, r: &Rendered, last: Option<&str>, safe: bool) -> Result<Option<String>, Error>
+where
+    K: Resource<DynamicType = ()>,
+{
+    let Some(revision) = rolling::update_revision(ss) else { return Ok(None) };
+    let labels = r.stateful_set.spec.as_ref().and_then(|s| s.selector.match_labels.clone()).unwrap_or_default();
+    let pods = rolling::pods(&ctx.client, ns, &ss.name_any(), &labels).await?;
+    Ok(match rolling::plan(&pods, &revision, last, safe) {
+        Step::Done => None,
+        Step::Wait { outdated, why } => Some(format!("rolling restart: {outdated} pod(s) to restart; {why}")),
+        Step::Restart { pod, outdated } => {
+            rolling::restart(&ctx.client, ns, &pod).await?;
+            let why = format!("restarting pod {pod} onto the new pod template ({outdated} pod(s) to restart)");
+            ctx.event(obj, false, "RollingRestart", "RestartPod", why.clone()).await;
+            Some(format!("rolling restart: {why}"))
+        }
+    })
 }
 
 /// The coordinator connect string a broker cluster uses.
@@ -226,19 +295,42 @@ pub async fn reconcile_brokers(b: Arc<BrokerCluster>, ctx: Arc<Context>) -> Resu
     let r = render::broker::render(&owner, &spec, &connect);
     let ss = apply_all(&ctx.client, &ns, &r).await?;
     let ready = ss.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
-    let (available, mut c) = applied_conditions(&previous, generation, &now, ready, spec.replicas, "brokers");
+    let bootstrap = render::broker::bootstrap_servers(&owner.name, &ns, &b.spec);
+    let health = ctx.probe.broker_health(bootstrap.clone()).await;
+    let controller = health.as_ref().ok().map(|h| h.controller).filter(|c| *c >= 0);
+    // A broker is restarted only while no partition is under-replicated, the controller last.
+    let safe = health.as_ref().is_ok_and(|h| h.under_replicated == 0);
+    let last = controller.map(|c| format!("{}-{c}", owner.name));
+    let rolling = roll(&ctx, &*b, &ns, &ss, &r, last.as_deref(), safe).await?;
+    let (available, mut c) = applied_conditions(&previous, generation, &now, ready, spec.replicas, "brokers", rolling.as_deref());
     if let Some(why) = &blocked {
         c.retain(|x| x.type_ != "Degraded");
         c.extend(conditions(&previous, generation, &now, &[("Degraded", true, "ScaleDownBlocked", why)]));
+        let was_blocked = previous.iter().any(|x| x.type_ == "Degraded" && x.reason == "ScaleDownBlocked" && x.status == "True");
+        if !was_blocked {
+            ctx.event(&*b, true, "ScaleDownBlocked", "RefuseScaleDown", why.clone()).await;
+        }
     }
     let status = serde_json::json!({
         "observedGeneration": generation,
         "readyReplicas": ready,
-        "bootstrapServers": render::broker::bootstrap_servers(&owner.name, &ns, &b.spec),
+        "controller": controller,
+        "bootstrapServers": bootstrap,
         "conditions": c,
     });
     patch_status(&ctx.client, &*b, status).await?;
-    Ok(Action::requeue(Duration::from_secs(if available { 60 } else { 10 })))
+    Ok(Action::requeue(Duration::from_secs(if rolling.is_some() { 5 } else if available { 60 } else { 10 })))
+}
+
+/// Runs one reconcile, counting it and its duration in the metrics.
+pub async fn measured<F>(kind: &'static str, metrics: Arc<Metrics>, reconcile: F) -> Result<Action, Error>
+where
+    F: std::future::Future<Output = Result<Action, Error>>,
+{
+    let start = std::time::Instant::now();
+    let r = reconcile.await;
+    metrics.reconciled(kind, r.is_ok(), start.elapsed());
+    r
 }
 
 /// Errors: logged, retried after a while (never a crash loop).
@@ -270,6 +362,7 @@ pub async fn reconcile_topic(t: Arc<Topic>, ctx: Arc<Context>) -> Result<Action,
         if has_finalizer {
             if let Some(b) = &bootstrap {
                 crate::kafka::delete(b, &topic).await.map_err(Error::Reference)?;
+                ctx.metrics.action("Topic", "DeleteTopic");
             }
             let rest: Vec<String> = finalizers.into_iter().filter(|f| f != TOPIC_FINALIZER).collect();
             api.patch(&name, &PatchParams::default(), &Patch::Merge(serde_json::json!({"metadata": {"finalizers": rest}}))).await?;
@@ -288,20 +381,39 @@ pub async fn reconcile_topic(t: Arc<Topic>, ctx: Arc<Context>) -> Result<Action,
         all.push(TOPIC_FINALIZER.into());
         api.patch(&name, &PatchParams::default(), &Patch::Merge(serde_json::json!({"metadata": {"finalizers": all}}))).await?;
     }
-    let current = crate::kafka::describe(&bootstrap, &topic).await.map_err(Error::Reference);
-    let outcome = match current {
-        Ok(None) => crate::kafka::create(&bootstrap, &topic, t.spec.partitions, t.spec.replication_factor, &t.spec.config).await,
-        Ok(Some(parts)) if (parts.len() as i32) < t.spec.partitions => crate::kafka::grow(&bootstrap, &topic, t.spec.partitions).await,
-        Ok(Some(_)) => Ok(()),
-        Err(Error::Reference(e)) => Err(e),
-        Err(e) => return Err(e),
+    let outcome = match crate::kafka::describe(&bootstrap, &topic).await {
+        Ok(None) => crate::kafka::create(&bootstrap, &topic, t.spec.partitions, t.spec.replication_factor, &t.spec.config).await.map(|()| Some(format!("created topic {topic} with {} partition(s), replication factor {}", t.spec.partitions, t.spec.replication_factor))),
+        Ok(Some(parts)) => topic_changes(&bootstrap, &topic, parts.len() as i32, &t.spec).await,
+        Err(e) => Err(e),
     };
+    match &outcome {
+        Ok(Some(done)) => ctx.event(&*t, false, "TopicUpdated", "UpdateTopic", done.clone()).await,
+        Err(why) => ctx.event(&*t, true, "KafkaRefused", "UpdateTopic", why.clone()).await,
+        Ok(None) => {}
+    }
     if let Err(why) = outcome {
         return report_degraded(&ctx.client, &*t, &previous, generation, &now, "KafkaRefused", &why, Duration::from_secs(30)).await;
     }
     let parts = crate::kafka::describe(&bootstrap, &topic).await.map_err(Error::Reference)?.unwrap_or_default();
     let led = parts.iter().filter(|p| p.leader >= 0).count();
-    let (available, c) = applied_conditions(&previous, generation, &now, led as i32, t.spec.partitions, "partitions with a leader");
+    let (available, c) = applied_conditions(&previous, generation, &now, led as i32, t.spec.partitions, "partitions with a leader", None);
     patch_status(&ctx.client, &*t, serde_json::json!({"observedGeneration": generation, "partitions": parts, "conditions": c})).await?;
     Ok(Action::requeue(Duration::from_secs(if available { 120 } else { 5 })))
+}
+
+/// Brings an existing topic to its spec: more partitions (Kafka cannot remove any), and its
+/// config overrides set to exactly the spec's. What was done, if anything.
+async fn topic_changes(bootstrap: &str, topic: &str, partitions: i32, spec: &crate::crd::topic::TopicSpec) -> Result<Option<String>, String> {
+    let mut done = Vec::new();
+    if partitions < spec.partitions {
+        crate::kafka::grow(bootstrap, topic, spec.partitions).await?;
+        done.push(format!("grew topic {topic} from {partitions} to {} partitions", spec.partitions));
+    }
+    let configs = crate::kafka::topic_configs(bootstrap, topic).await?;
+    if configs != spec.config {
+        crate::kafka::set_topic_configs(bootstrap, topic, &spec.config).await?;
+        let changed: Vec<&String> = configs.keys().chain(spec.config.keys()).filter(|k| configs.get(*k) != spec.config.get(*k)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        done.push(format!("set the configs of topic {topic} ({})", changed.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")));
+    }
+    Ok((!done.is_empty()).then(|| done.join("; ")))
 }

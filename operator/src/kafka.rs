@@ -7,7 +7,9 @@ use std::time::Duration;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, MetadataRequest, TopicName};
+use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::{AlterConfigsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest, MetadataRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use strom_broker::replication::client::KafkaConn;
 
@@ -99,4 +101,44 @@ pub async fn brokers(bootstrap: &str) -> Result<(Vec<i32>, i32), String> {
     let mut ids: Vec<i32> = md.brokers.iter().map(|b| b.node_id.0).collect();
     ids.sort_unstable();
     Ok((ids, md.controller_id.0))
+}
+
+/// The controller and the number of under-replicated partitions (fewer in sync than replicas,
+/// replicas a reassignment is still adding aside: the metadata does not say which those are, so
+/// a reassignment in progress counts; the roller then waits for it, which is what it should do).
+pub async fn health(bootstrap: &str) -> Result<crate::probe::BrokerHealth, String> {
+    let mut c = connect(bootstrap).await?;
+    let md = c.send(&MetadataRequest::default().with_topics(None), 9, TIMEOUT).await.map_err(|e| e.to_string())?;
+    let under_replicated = md.topics.iter().flat_map(|t| t.partitions.iter()).filter(|p| p.isr_nodes.len() < p.replica_nodes.len()).count();
+    Ok(crate::probe::BrokerHealth { controller: md.controller_id.0, under_replicated })
+}
+
+/// Kafka's resource type of a topic in the config APIs.
+const TOPIC_RESOURCE: i8 = 2;
+/// DescribeConfigs' config source of a per-topic override.
+const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+
+/// The topic's overrides (its dynamic topic configs), as kafka-configs.sh --describe lists them.
+pub async fn topic_configs(bootstrap: &str, topic: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut c = connect(bootstrap).await?;
+    let req = DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default().with_resource_type(TOPIC_RESOURCE).with_resource_name(s(topic)).with_configuration_keys(None)]);
+    let resp = c.send(&req, 1, TIMEOUT).await.map_err(|e| e.to_string())?;
+    let Some(r) = resp.results.first() else { return Err(format!("DescribeConfigs {topic}: no result")) };
+    if r.error_code != 0 {
+        return Err(format!("DescribeConfigs {topic}: error {} {}", r.error_code, r.error_message.as_ref().map(|m| m.to_string()).unwrap_or_default()));
+    }
+    Ok(r.configs.iter().filter(|e| e.config_source == DYNAMIC_TOPIC_CONFIG).map(|e| (e.name.to_string(), e.value.as_ref().map(|v| v.to_string()).unwrap_or_default())).collect())
+}
+
+/// Sets the topic's overrides to exactly `config` (AlterConfigs replaces the whole set: a key
+/// left out goes back to the broker's default).
+pub async fn set_topic_configs(bootstrap: &str, topic: &str, config: &BTreeMap<String, String>) -> Result<(), String> {
+    let mut c = connect(bootstrap).await?;
+    let entries = config.iter().map(|(k, v)| AlterableConfig::default().with_name(s(k)).with_value(Some(s(v)))).collect();
+    let req = AlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default().with_resource_type(TOPIC_RESOURCE).with_resource_name(s(topic)).with_configs(entries)]);
+    let resp = c.send(&req, 1, TIMEOUT).await.map_err(|e| e.to_string())?;
+    match resp.responses.first().map(|r| (r.error_code, r.error_message.as_ref().map(|m| m.to_string()))) {
+        Some((0, _)) | None => Ok(()),
+        Some((code, msg)) => Err(format!("AlterConfigs {topic}: error {code} {}", msg.unwrap_or_default())),
+    }
 }

@@ -2,13 +2,19 @@
 //!
 //! - `controller`: reconcilers that apply the rendering with server-side apply and write status;
 //! - `crd`: the custom resources as Rust types (the CRDs in `crds/` are generated from them);
+//! - `rolling`: rolling restarts, one pod at a time, the leader last; `probe`: what the
+//!   controllers ask the running servers; `lease`: leader election; `metrics`: Prometheus;
 //! - `render`: pure rendering of a resource into configs and Kubernetes objects, shared with
 //!   `stromctl up`.
 
 pub mod controller;
 pub mod crd;
 pub mod kafka;
+pub mod lease;
+pub mod metrics;
+pub mod probe;
 pub mod render;
+pub mod rolling;
 
 /// A CRD as the YAML file `crds/` holds (a header saying it is generated).
 pub fn crd_yaml(crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition) -> String {

@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use http::{Request, Response};
+use http::Response;
 use kube::client::Body;
-use kube::Client;
 use serde_json::{json, Value};
 use strom_operator::controller::{reconcile_brokers, reconcile_ensemble, Context};
 use strom_operator::crd::broker::BrokerCluster;
@@ -36,8 +35,7 @@ fn merge(a: &mut Value, b: Value) {
 
 
 fn setup() -> (Arc<Context>, Handle) {
-    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    (Arc::new(Context { client: Client::new(svc, "default") }), handle)
+    common::context(common::FakeProbe::default())
 }
 
 /// Answers a status patch of `owner` with the object as the server would return it.
@@ -49,26 +47,50 @@ fn reply_status(send: tower_test::mock::SendResponse<Response<Body>>, owner: &Va
 
 /// Answers the applies of a rendering (echoing each object, the StatefulSet with `ready`
 /// replicas) and returns the applied objects and the status patch.
-async fn serve_apply(mut h: Handle, ready: i32, owner: Value) -> (Vec<(String, Value)>, Value) {
-    let mut applied = Vec::new();
+async fn serve_apply(h: Handle, ready: i32, owner: Value) -> (Vec<(String, Value)>, Value) {
+    let (seen, status) = serve(h, owner, json!({"replicas": ready, "readyReplicas": ready}), vec![]).await;
+    (seen.into_iter().filter(|(m, _, _)| m == "PATCH").map(|(_, p, b)| (p, b)).collect(), status)
+}
+
+/// Serves one reconcile: a missing StatefulSet on GET (a new cluster), each apply echoed (the
+/// StatefulSet with `ss_status` and generation 1), `pods` on a pod list, deletes and Events
+/// echoed. Returns every request but the status patch, and the status patch.
+async fn serve(mut h: Handle, owner: Value, ss_status: Value, pods: Vec<Value>) -> (Vec<(String, String, Value)>, Value) {
+    let mut seen = Vec::new();
     loop {
         let (method, path, mut body, send) = next(&mut h).await;
         if method == "GET" && path.contains("/statefulsets/") {
-            // a new cluster: no StatefulSet yet
             send.send_response(Response::builder().status(404).body(Body::from(serde_json::to_vec(&json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})).unwrap())).unwrap());
+            continue;
+        }
+        if method == "GET" && path.ends_with("/pods") {
+            reply(send, &json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": pods}));
+            seen.push((method, path, body));
+            continue;
+        }
+        if method == "DELETE" || common::is_event(&method, &path) {
+            reply(send, &json!({"apiVersion": "v1", "kind": "Status", "status": "Success", "metadata": {}}));
+            seen.push((method, path, body));
             continue;
         }
         assert_eq!(method, "PATCH", "{path}");
         if path.ends_with("/status") {
             reply_status(send, &owner, &body);
-            return (applied, body);
+            return (seen, body);
         }
         if path.contains("/statefulsets/") {
-            body["status"] = json!({"replicas": ready, "readyReplicas": ready});
+            body["metadata"]["generation"] = json!(1);
+            body["status"] = ss_status.clone();
         }
-        applied.push((path, body.clone()));
+        seen.push((method, path, body.clone()));
         reply(send, &body);
     }
+}
+
+/// A StatefulSet pod as the API server lists it.
+fn pod(name: &str, revision: &str, ready: bool) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "logs", "labels": {"controller-revision-hash": revision}},
+        "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}})
 }
 
 fn condition<'a>(status: &'a Value, t: &str) -> &'a Value {
@@ -275,4 +297,115 @@ async fn a_scale_down_is_refused_while_the_brokers_going_hold_replicas() {
     assert_eq!(ss["spec"]["replicas"], 2);
     assert_eq!(condition(&status, "Degraded")["status"], "False");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs reconciles of `obj` until the rolling restart is done (or 6 rounds), each against pods
+/// as they are after the previous round's deletion; returns the pods deleted in order and the
+/// last status patch.
+async fn roll_until_done<F, Fut>(probe: common::FakeProbe, owner: Value, names: &[&str], mut ready: impl FnMut(&str, &str) -> bool, reconcile: F) -> (Vec<String>, Vec<Value>)
+where
+    F: Fn(Arc<Context>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut revisions: Vec<(String, String)> = names.iter().map(|n| (n.to_string(), "rev-old".to_string())).collect();
+    let mut deleted = Vec::new();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let (ctx, handle) = common::context(probe.clone());
+        let pods: Vec<Value> = revisions.iter().map(|(n, r)| pod(n, r, ready(n, r))).collect();
+        let ss_status = json!({"replicas": 3, "readyReplicas": 3, "observedGeneration": 1, "updateRevision": "rev-new"});
+        let s = tokio::spawn(serve(handle, owner.clone(), ss_status, pods));
+        reconcile(ctx).await;
+        let (seen, status) = s.await.unwrap();
+        statuses.push(status);
+        let gone: Vec<String> = seen.iter().filter(|(m, _, _)| m == "DELETE").map(|(_, p, _)| p.rsplit('/').next().unwrap().to_string()).collect();
+        assert!(gone.len() <= 1, "one pod at a time: {gone:?}");
+        let events: Vec<&Value> = seen.iter().filter(|(m, p, _)| common::is_event(m, p)).map(|(_, _, b)| b).collect();
+        assert_eq!(events.len(), gone.len(), "an Event per restart");
+        match gone.first() {
+            Some(p) => {
+                assert_eq!(events[0]["reason"], "RollingRestart");
+                assert!(events[0]["note"].as_str().unwrap().contains(p.as_str()), "{}", events[0]);
+                revisions.iter_mut().find(|(n, _)| n == p).unwrap().1 = "rev-new".into();
+                deleted.push(p.clone());
+            }
+            None => break,
+        }
+    }
+    (deleted, statuses)
+}
+
+#[tokio::test]
+async fn a_changed_template_restarts_one_server_at_a_time_the_leader_last() {
+    let modes = [("zk-0.", "follower"), ("zk-1.", "leader"), ("zk-2.", "follower")].iter().map(|(a, m)| (a.to_string(), m.to_string())).collect();
+    let probe = common::FakeProbe { modes, health: None };
+    let e = ensemble(3, json!({"metadata": {"generation": 1}}));
+    let owner = serde_json::to_value(&e).unwrap();
+    let e = Arc::new(e);
+    let (deleted, statuses) = roll_until_done(probe, owner, &["zk-0", "zk-1", "zk-2"], |_, _| true, |ctx| {
+        let e = e.clone();
+        async move {
+            reconcile_ensemble(e, ctx).await.unwrap();
+        }
+    })
+    .await;
+    assert_eq!(deleted, ["zk-2", "zk-0", "zk-1"]);
+    // the status names the leader and each member's mode, and says a restart is rolling
+    let first = &statuses[0];
+    assert_eq!(first["status"]["leader"], "zk-1");
+    assert_eq!(first["status"]["members"], json!([{"pod": "zk-0", "mode": "follower"}, {"pod": "zk-1", "mode": "leader"}, {"pod": "zk-2", "mode": "follower"}]));
+    let p = condition(first, "Progressing");
+    assert_eq!((p["status"].as_str(), p["reason"].as_str()), (Some("True"), Some("RollingRestart")));
+    // once every pod runs the new template: done
+    let last = statuses.last().unwrap();
+    assert_eq!(condition(last, "Progressing")["status"], "False");
+    assert_eq!(condition(last, "Available")["status"], "True");
+}
+
+#[tokio::test]
+async fn no_restart_while_another_pod_is_not_ready() {
+    let e = ensemble(3, json!({"metadata": {"generation": 1}}));
+    let owner = serde_json::to_value(&e).unwrap();
+    let e = Arc::new(e);
+    // zk-0 already restarted but not ready yet: nothing is deleted, the status says why
+    let (deleted, statuses) = roll_until_done(common::FakeProbe::default(), owner, &["zk-0", "zk-1", "zk-2"], |n, _| n != "zk-1", |ctx| {
+        let e = e.clone();
+        async move {
+            reconcile_ensemble(e, ctx).await.unwrap();
+        }
+    })
+    .await;
+    // zk-1 is down on the old template: it goes first (costs nothing), then the others wait for it
+    assert_eq!(deleted, ["zk-1"]);
+    assert!(condition(statuses.last().unwrap(), "Progressing")["message"].as_str().unwrap().contains("waiting for pod zk-1 to be ready"), "{}", statuses.last().unwrap());
+}
+
+fn brokers_resource() -> BrokerCluster {
+    serde_json::from_value(json!({"apiVersion": "strom.io/v1alpha1", "kind": "BrokerCluster",
+        "metadata": {"name": "kafka", "namespace": "logs", "uid": "u-2", "generation": 1},
+        "spec": {"replicas": 3, "coordinator": {"connect": "zk:2181"}, "storage": {"size": "1Gi"}}}))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn brokers_restart_the_controller_last_and_never_while_partitions_are_under_replicated() {
+    let b = Arc::new(brokers_resource());
+    let owner = serde_json::to_value(&*b).unwrap();
+    let run = |ctx: Arc<Context>| {
+        let b = b.clone();
+        async move {
+            reconcile_brokers(b, ctx).await.unwrap();
+        }
+    };
+    let healthy = common::FakeProbe { modes: Default::default(), health: Some(strom_operator::probe::BrokerHealth { controller: 1, under_replicated: 0 }) };
+    let (deleted, statuses) = roll_until_done(healthy, owner.clone(), &["kafka-0", "kafka-1", "kafka-2"], |_, _| true, run).await;
+    assert_eq!(deleted, ["kafka-2", "kafka-0", "kafka-1"]);
+    assert_eq!(statuses[0]["status"]["controller"], 1);
+    let urp = common::FakeProbe { modes: Default::default(), health: Some(strom_operator::probe::BrokerHealth { controller: 1, under_replicated: 2 }) };
+    let (deleted, statuses) = roll_until_done(urp, owner.clone(), &["kafka-0", "kafka-1", "kafka-2"], |_, _| true, run).await;
+    assert!(deleted.is_empty(), "{deleted:?}");
+    assert!(condition(&statuses[0], "Progressing")["message"].as_str().unwrap().contains("under-replicated"));
+    // no broker answering: no restart either (its health is unknown)
+    let (deleted, _) = roll_until_done(common::FakeProbe::default(), owner, &["kafka-0", "kafka-1", "kafka-2"], |_, _| true, run).await;
+    assert!(deleted.is_empty(), "{deleted:?}");
 }

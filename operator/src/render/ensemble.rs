@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, HTTPGetAction, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, Volume,
     VolumeMount, VolumeResourceRequirements,
@@ -149,6 +149,8 @@ pub(super) fn stateful_set(owner: &Owner, lbl: &BTreeMap<String, String>, replic
             replicas: Some(replicas),
             service_name: Some(headless.into()),
             pod_management_policy: Some(policy.into()),
+            // The operator deletes pods one at a time in its own order (crate::rolling).
+            update_strategy: Some(StatefulSetUpdateStrategy { type_: Some("OnDelete".into()), ..Default::default() }),
             selector: LabelSelector { match_labels: Some(lbl.clone()), ..Default::default() },
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta { labels: Some(pod_labels), annotations: Some(annotations), ..Default::default() }),

@@ -1,9 +1,18 @@
 //! For the controllers' tests: a mocked API server's request/answer helpers, and a coordinator
 //! and brokers running in the test's process.
+#![allow(dead_code)] // each test file uses its own part of these helpers
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
 use http::{Request, Response};
 use kube::client::Body;
+use kube::Client;
 use serde_json::Value;
+use strom_operator::controller::Context;
+use strom_operator::metrics::Metrics;
+use strom_operator::probe::{BrokerHealth, Probe};
 
 pub type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 
@@ -48,4 +57,34 @@ pub async fn stack(dir: &std::path::Path, brokers: i32) -> (String, Vec<strom_br
         addrs.push(format!("127.0.0.1:{port}"));
     }
     (addrs.join(","), running)
+}
+
+/// Answers for the servers: a coordinator's mode by the start of its address (`zk-1.`), and the
+/// broker cluster's health (an error when unset, as when no broker answers).
+#[derive(Default, Clone)]
+pub struct FakeProbe {
+    pub modes: BTreeMap<String, String>,
+    pub health: Option<BrokerHealth>,
+}
+
+impl Probe for FakeProbe {
+    fn coordinator_mode(&self, addr: String) -> BoxFuture<'static, Option<String>> {
+        let m = self.modes.iter().find(|(k, _)| addr.starts_with(k.as_str())).map(|(_, v)| v.clone());
+        Box::pin(async move { m })
+    }
+    fn broker_health(&self, _bootstrap: String) -> BoxFuture<'static, Result<BrokerHealth, String>> {
+        let h = self.health.clone().ok_or_else(|| "no broker answers".to_string());
+        Box::pin(async move { h })
+    }
+}
+
+/// A context on the mocked API server, asking `probe` for the servers.
+pub fn context(probe: FakeProbe) -> (Arc<Context>, Handle) {
+    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    (Arc::new(Context::new(Client::new(svc, "default"), Arc::new(probe), Arc::new(Metrics::default()))), handle)
+}
+
+/// Whether a request is an Event being recorded (answered by echoing it).
+pub fn is_event(method: &str, path: &str) -> bool {
+    method == "POST" && path.starts_with("/apis/events.k8s.io/v1/namespaces/") && path.ends_with("/events")
 }
