@@ -51,6 +51,11 @@ pub struct Config {
     /// `reconfigEnabled` (ZooKeeper's default: false) and `skipACL=yes`.
     pub reconfig_enabled: bool,
     pub skip_acl: bool,
+    /// `DigestAuthenticationProvider.superDigest=super:<base64 sha1>`: a client that
+    /// authenticates with the matching `digest` user:password is the super user (every
+    /// permission, reconfig included). ZooKeeper takes zoo.cfg keys it does not know as
+    /// `zookeeper.<key>` system properties, so the same line configures Apache ZooKeeper.
+    pub super_digest: Option<String>,
     pub four_letter_whitelist: Vec<String>,
     pub admin_enabled: bool,
     pub admin_port: u16,
@@ -146,6 +151,7 @@ impl Config {
             commit_log_count: 10_000,
             reconfig_enabled: false,
             skip_acl: false,
+            super_digest: None,
             four_letter_whitelist: vec!["srvr".into()],
             admin_enabled: true,
             admin_port: 8080,
@@ -206,6 +212,13 @@ impl Config {
                 "snapCount" => c.snap_count = parse_num(f, line, key, value, "a positive number of transactions")?,
 "reconfigEnabled" => c.reconfig_enabled = parse_num(f, line, key, value, "true or false")?,
                 "skipACL" => c.skip_acl = value.trim() == "yes" || value.trim() == "true",
+                "DigestAuthenticationProvider.superDigest" => {
+                    let v = value.trim();
+                    if !v.contains(':') {
+                        return Err(ConfigError::Invalid { file: f.into(), line, key: key.into(), value: v.into(), expected: "user:base64-sha1-digest".into() });
+                    }
+                    c.super_digest = Some(v.to_string());
+                }
                 "commitLogCount" => c.commit_log_count = parse_num(f, line, key, value, "a number of transactions")?,
                 "4lw.commands.whitelist" => {
                     c.four_letter_whitelist = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()

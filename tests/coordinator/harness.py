@@ -68,6 +68,13 @@ def strom_available():
     return os.access(strom_binary(), os.X_OK)
 
 
+# zoo.cfg's superDigest: `digest super:<SUPER_PASSWORD>` is the super user. (ZooKeeper takes
+# zoo.cfg keys it does not know as zookeeper.<key> system properties.)
+SUPER_PASSWORD = "s3cret"
+SUPER_DIGEST = "super:" + __import__("base64").b64encode(
+    __import__("hashlib").sha1(("super:" + SUPER_PASSWORD).encode()).digest()).decode()
+
+
 class ZkServer:
     """One coordination server on loopback, restartable on the same port and
     data directory."""
@@ -105,6 +112,8 @@ class ZkServer:
             "minSessionTimeout=4000",
             "maxSessionTimeout=40000",
             "snapCount=100",
+            # the super user (password SUPER_PASSWORD), as an operator configures it
+            "DigestAuthenticationProvider.superDigest=%s" % SUPER_DIGEST,
         ]
         if self.kind == "strom":
             lines.append("znode.container.checkIntervalMs=200")

@@ -345,3 +345,19 @@ def test_add_auth_unknown_scheme_fails(kazoo_factory):
     c = kazoo_factory()
     with pytest.raises(AuthFailedError):
         c.add_auth("nosuchscheme", "whatever")
+
+
+def test_the_super_digest_user_passes_every_acl(kazoo_factory, client, base):
+    """zoo.cfg `DigestAuthenticationProvider.superDigest`: a client authenticated
+    as that user reads and writes a node whose ACL names someone else; the same
+    user with a wrong password is an ordinary digest identity."""
+    import harness
+    owner = make_digest_acl("owner", "pw", all=True)
+    client.create(base + "/guarded", b"g", acl=[owner])
+    wrong = kazoo_factory(auth_data=[("digest", "super:wrong")])
+    with pytest.raises(NoAuthError):
+        wrong.get(base + "/guarded")
+    root = kazoo_factory(auth_data=[("digest", "super:" + harness.SUPER_PASSWORD)])
+    assert root.get(base + "/guarded")[0] == b"g"
+    root.set(base + "/guarded", b"changed")
+    assert root.get(base + "/guarded")[0] == b"changed"

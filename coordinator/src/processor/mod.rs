@@ -25,6 +25,8 @@ pub struct Limits {
     /// zoo.cfg `reconfigEnabled` and `skipACL`.
     pub reconfig_enabled: bool,
     pub skip_acl: bool,
+    /// `user:digest` of the super user (zoo.cfg `DigestAuthenticationProvider.superDigest`).
+    pub super_digest: Option<String>,
     pub min_session_timeout: i32,
     pub max_session_timeout: i32,
     pub max_buffer: usize,
@@ -451,9 +453,14 @@ impl Processor {
                     "ip" => self.conns.get(&conn).map(|c| Id { scheme: "ip".into(), id: c.addr.to_string() }),
                     _ => None,
                 };
+                // As ZooKeeper's DigestAuthenticationProvider: the super digest adds ("super", "").
+                let is_super = id.as_ref().is_some_and(|i| i.scheme == "digest" && self.limits.super_digest.as_deref() == Some(i.id.as_str()));
                 match id {
                     Some(id) => {
                         if let Some(c) = self.conns.get_mut(&conn) {
+                            if is_super && !c.auth.iter().any(|i| i.scheme == "super") {
+                                c.auth.push(Id { scheme: "super".into(), id: String::new() });
+                            }
                             if !c.auth.contains(&id) {
                                 c.auth.push(id);
                             }

@@ -3,7 +3,7 @@ use crate::proto::jute::{Reader, Writer};
 use crate::proto::records::write_acls;
 
 fn limits() -> Limits {
-    Limits { reconfig_enabled: false, skip_acl: false, min_session_timeout: 4000, max_session_timeout: 40000, max_buffer: 1 << 20, server_id: 1, container_check_ms: 100 }
+    Limits { reconfig_enabled: false, skip_acl: false, super_digest: None, min_session_timeout: 4000, max_session_timeout: 40000, max_buffer: 1 << 20, server_id: 1, container_check_ms: 100 }
 }
 
 /// A processor with one connected session on connection 1.
@@ -137,6 +137,23 @@ fn noauth_without_digest_and_allowed_with_it() {
     p.request(1, &g.buf, 10);
     let hs = headers(&p.take_batch(), 1);
     assert_eq!(hs.iter().map(|h| h.2).collect::<Vec<_>>(), vec![0, ErrorCode::NoAuth.code(), 0, 0]);
+}
+
+#[test]
+fn the_super_digest_user_passes_every_acl_and_others_do_not() {
+    let mut p = connected_with(Limits { super_digest: Some(crate::tree::acl::digest("super:s3cret")), ..limits() });
+    create_digest_protected(&mut p);
+    let mut g = Writer::new();
+    g.int(2).int(op::GET_DATA).ustring("/s").boolean(false);
+    // a wrong super password is a plain digest identity: still no access
+    for (pw, want) in [(&b"super:wrong"[..], ErrorCode::NoAuth.code()), (&b"super:s3cret"[..], 0)] {
+        let mut a = Writer::new();
+        a.int(xid::AUTH).int(op::AUTH).int(0).ustring("digest").buffer(pw);
+        p.request(1, &a.buf, 10);
+        p.request(1, &g.buf, 10);
+        let hs = headers(&p.take_batch(), 1);
+        assert_eq!(hs.last().unwrap().2, want, "{}", String::from_utf8_lossy(pw));
+    }
 }
 
 #[test]

@@ -113,6 +113,7 @@ pub async fn run(
     let limits = Limits {
         reconfig_enabled: cfg.reconfig_enabled,
         skip_acl: cfg.skip_acl,
+        super_digest: cfg.super_digest.clone(),
         min_session_timeout: cfg.min_session_timeout,
         max_session_timeout: cfg.max_session_timeout,
         max_buffer: cfg.max_buffer,
