@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
@@ -22,6 +22,7 @@ use crate::metrics::Metrics;
 use crate::probe::Probe;
 use crate::render::{self, Owner, Rendered};
 use crate::rolling::{self, Step};
+use crate::scaling::{self, Plan};
 
 /// The one field manager of everything the operator writes.
 pub const MANAGER: &str = "strom-operator";
@@ -202,12 +203,33 @@ pub async fn reconcile_ensemble(e: Arc<CoordinatorEnsemble>, ctx: Arc<Context>) 
         return report_degraded(&ctx.client, &*e, &previous, generation, &now, "InvalidSpec", &why, Duration::from_secs(300)).await;
     }
     let owner = Owner::from(&*e);
-    let r = render::ensemble::render(&owner, &e.spec);
+    let password = admin_password(&ctx.client, &ns, &owner).await?;
+    let connect = render::ensemble::connect_string(&owner.name, &ns, &e.spec);
+    let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
+    let running = sets.get_opt(&owner.name).await?.and_then(|s| s.spec.and_then(|s| s.replicas));
+    let plan = match running {
+        // a new ensemble: every server at once (they form the ensemble together)
+        None => Plan::Steady { pods: e.spec.replicas },
+        Some(running) => match ctx.probe.ensemble_config(connect.clone()).await {
+            Ok(text) => scaling::plan(&scaling::voters(&text), e.spec.replicas, running),
+            Err(_) if running == e.spec.replicas => Plan::Steady { pods: running },
+            Err(why) => Plan::Unexpected { pods: running, why: format!("waiting to read the ensemble's membership before scaling it: {why}") },
+        },
+    };
+    let pods = match &plan {
+        Plan::Steady { pods } | Plan::Grow { pods, .. } | Plan::Shrink { pods, .. } | Plan::Unexpected { pods, .. } => *pods,
+    };
+    let r = render::ensemble::render_for(&owner, &e.spec, pods, Some(&crate::probe::super_digest(&password)));
     let ss = apply_all(&ctx.client, &ns, &r).await?;
     let ready = ss.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
-    let members = ensemble_members(&ctx, &owner, &e.spec).await;
+    let members = ensemble_members(&ctx, &owner, pods, e.spec.ports.client).await;
     let leader = members.iter().find(|m| m.mode == "leader").map(|m| m.pod.clone());
-    let rolling = roll(&ctx, &*e, &ns, &ss, &r, leader.as_deref(), true).await?;
+    let scaling = scale(&ctx, &e, &ns, &owner, &r, &plan, &connect, &password).await?;
+    // a restart waits for the membership to settle
+    let rolling = match scaling {
+        Some(s) => Some(s),
+        None => roll(&ctx, &*e, &ns, &ss, &r, leader.as_deref(), true).await?,
+    };
     let (available, c) = applied_conditions(&previous, generation, &now, ready, e.spec.replicas, "servers", rolling.as_deref());
     let status = serde_json::json!({
         "observedGeneration": generation,
@@ -222,11 +244,60 @@ pub async fn reconcile_ensemble(e: Arc<CoordinatorEnsemble>, ctx: Arc<Context>) 
 }
 
 /// Each server's mode, asked of the server itself.
-async fn ensemble_members(ctx: &Context, owner: &Owner, spec: &crate::crd::ensemble::CoordinatorEnsembleSpec) -> Vec<crate::crd::ensemble::Member> {
+async fn ensemble_members(ctx: &Context, owner: &Owner, pods: i32, client_port: i32) -> Vec<crate::crd::ensemble::Member> {
     let headless = render::headless_name(&owner.name);
-    let asks = (0..spec.replicas).map(|i| ctx.probe.coordinator_mode(format!("{}:{}", render::pod_dns(&owner.name, i, &headless, &owner.namespace), spec.ports.client)));
+    let asks = (0..pods).map(|i| ctx.probe.coordinator_mode(format!("{}:{client_port}", render::pod_dns(&owner.name, i, &headless, &owner.namespace))));
     let modes = futures::future::join_all(asks).await;
     modes.into_iter().enumerate().map(|(i, m)| crate::crd::ensemble::Member { pod: format!("{}-{i}", owner.name), mode: m.unwrap_or_else(|| "unknown".into()) }).collect()
+}
+
+/// The password of the ensemble's super user (who may reconfig), from the Secret
+/// `<name>-admin`, made with a random password the first time.
+async fn admin_password(client: &Client, ns: &str, owner: &Owner) -> Result<String, Error> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let name = format!("{}-admin", owner.name);
+    if let Some(s) = api.get_opt(&name).await? {
+        if let Some(pw) = s.data.as_ref().and_then(|d| d.get("password")).and_then(|b| String::from_utf8(b.0.clone()).ok()).filter(|p| !p.is_empty()) {
+            return Ok(pw);
+        }
+        return Err(Error::Reference(format!("Secret {ns}/{name} has no password")));
+    }
+    use rand::distr::{Alphanumeric, SampleString};
+    let pw = Alphanumeric.sample_string(&mut rand::rng(), 32);
+    let lbl = render::labels("coordinator", &owner.name);
+    let secret = Secret { metadata: owner.meta(name, &lbl), string_data: Some([("username".to_string(), "super".to_string()), ("password".to_string(), pw.clone())].into()), ..Default::default() };
+    api.create(&PostParams::default(), &secret).await?;
+    Ok(pw)
+}
+
+/// Carries out a scaling step of `plan` (see `scaling`): `Some(progress)` while the ensemble
+/// is not yet the wanted size.
+#[allow(clippy::too_many_arguments)]
+async fn scale(ctx: &Context, e: &CoordinatorEnsemble, ns: &str, owner: &Owner, r: &Rendered, plan: &Plan, connect: &str, password: &str) -> Result<Option<String>, Error> {
+    let (joining, leaving, what) = match plan {
+        Plan::Steady { .. } => return Ok(None),
+        Plan::Unexpected { why, .. } => return Ok(Some(why.clone())),
+        Plan::Grow { add, .. } => {
+            let ordinal = (*add - 1) as i32;
+            let labels = r.stateful_set.spec.as_ref().and_then(|s| s.selector.match_labels.clone()).unwrap_or_default();
+            let pods = rolling::pods(&ctx.client, ns, &owner.name, &labels).await?;
+            if !pods.iter().any(|p| p.ordinal == ordinal && p.running && !p.terminating) {
+                return Ok(Some(format!("scaling to {} servers: waiting for pod {}-{ordinal} to run before adding server {add}", e.spec.replicas, owner.name)));
+            }
+            (vec![render::ensemble::pod_server_line(&owner.name, ns, &e.spec, ordinal)], vec![], format!("added server {add} (pod {}-{ordinal})", owner.name))
+        }
+        Plan::Shrink { remove, .. } => (vec![], vec![*remove], format!("removed server {remove} (pod {}-{})", owner.name, remove - 1)),
+    };
+    match ctx.probe.reconfigure(connect.to_string(), password.to_string(), joining, leaving).await {
+        Ok(_) => {
+            ctx.event(e, false, "Scaled", "Reconfig", format!("{what} by reconfig, on the way to {} servers", e.spec.replicas)).await;
+            Ok(Some(format!("scaling to {} servers: {what}", e.spec.replicas)))
+        }
+        Err(why) => {
+            ctx.event(e, true, "ReconfigFailed", "Reconfig", why.clone()).await;
+            Ok(Some(format!("scaling to {} servers: reconfig failed, retrying: {why}", e.spec.replicas)))
+        }
+    }
 }
 
 /// One step of a rolling restart of the StatefulSet's pods onto its current template (see

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod probe;
 pub mod render;
 pub mod rolling;
+pub mod scaling;
 
 /// A CRD as the YAML file `crds/` holds (a header saying it is generated).
 pub fn crd_yaml(crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition) -> String {

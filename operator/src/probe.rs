@@ -15,6 +15,11 @@ pub trait Probe: Send + Sync {
     fn coordinator_mode(&self, addr: String) -> BoxFuture<'static, Option<String>>;
     /// The broker cluster's controller id and how many partitions are under-replicated.
     fn broker_health(&self, bootstrap: String) -> BoxFuture<'static, Result<BrokerHealth, String>>;
+    /// The ensemble's membership: the text of `/zookeeper/config`.
+    fn ensemble_config(&self, connect: String) -> BoxFuture<'static, Result<String, String>>;
+    /// `reconfig` as the super user (`digest super:<password>`): adds the `joining` server
+    /// specs and removes the `leaving` ids; the new config text.
+    fn reconfigure(&self, connect: String, super_password: String, joining: Vec<String>, leaving: Vec<i64>) -> BoxFuture<'static, Result<String, String>>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +55,42 @@ impl Probe for Live {
     fn broker_health(&self, bootstrap: String) -> BoxFuture<'static, Result<BrokerHealth, String>> {
         Box::pin(async move { crate::kafka::health(&bootstrap).await })
     }
+
+    fn ensemble_config(&self, connect: String) -> BoxFuture<'static, Result<String, String>> {
+        Box::pin(async move {
+            let zk = zk_connect(&connect, None).await?;
+            let (data, _) = tokio::time::timeout(TIMEOUT, zk.get_config()).await.map_err(|_| format!("reading /zookeeper/config from {connect} timed out"))?.map_err(|e| format!("reading /zookeeper/config from {connect}: {e}"))?;
+            Ok(String::from_utf8_lossy(&data).into_owned())
+        })
+    }
+
+    fn reconfigure(&self, connect: String, super_password: String, joining: Vec<String>, leaving: Vec<i64>) -> BoxFuture<'static, Result<String, String>> {
+        Box::pin(async move {
+            let zk = zk_connect(&connect, Some(&super_password)).await?;
+            let leaving: Vec<String> = leaving.iter().map(|i| i.to_string()).collect();
+            let update = zookeeper_client::EnsembleUpdate::Incremental { joinings: joining.iter().map(String::as_str).collect::<Vec<_>>().into_iter(), leavings: leaving.iter().map(String::as_str).collect::<Vec<_>>().into_iter() };
+            // A reconfig commits once a majority of the new membership has it.
+            let (data, _) = tokio::time::timeout(Duration::from_secs(30), zk.update_ensemble(update, None)).await.map_err(|_| format!("reconfig through {connect} timed out"))?.map_err(|e| format!("reconfig through {connect}: {e}"))?;
+            Ok(String::from_utf8_lossy(&data).into_owned())
+        })
+    }
+}
+
+/// A ZooKeeper session, authenticated as the super user when a password is given.
+async fn zk_connect(connect: &str, super_password: Option<&str>) -> Result<zookeeper_client::Client, String> {
+    let mut c = zookeeper_client::Client::connector().with_connection_timeout(TIMEOUT).with_session_timeout(Duration::from_secs(10));
+    if let Some(pw) = super_password {
+        c = c.with_auth("digest", format!("super:{pw}").as_bytes());
+    }
+    tokio::time::timeout(TIMEOUT * 2, c.connect(connect)).await.map_err(|_| format!("connecting to {connect} timed out"))?.map_err(|e| format!("connecting to {connect}: {e}"))
+}
+
+/// zoo.cfg's `DigestAuthenticationProvider.superDigest` value for the super user's password
+/// (ZooKeeper's digest: base64 of SHA-1 of `super:<password>`).
+pub fn super_digest(password: &str) -> String {
+    use base64::Engine;
+    use sha1::{Digest, Sha1};
+    format!("super:{}", base64::engine::general_purpose::STANDARD.encode(Sha1::digest(format!("super:{password}").as_bytes())))
 }
 
 #[cfg(test)]
@@ -62,5 +103,11 @@ mod tests {
         assert_eq!(srvr_mode(a).as_deref(), Some("leader"));
         assert_eq!(srvr_mode("srvr is not executed because it is not in the whitelist.\n"), None);
         assert_eq!(srvr_mode("Mode: \n"), None);
+    }
+
+    #[test]
+    fn the_super_digest_is_zookeepers() {
+        // ZooKeeper's docs: super:test gives this digest
+        assert_eq!(super_digest("test"), "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
     }
 }

@@ -19,6 +19,8 @@ pub struct PodView {
     pub ordinal: i32,
     pub revision: String,
     pub ready: bool,
+    /// Its containers run (phase Running), ready or not.
+    pub running: bool,
     pub terminating: bool,
 }
 
@@ -65,7 +67,8 @@ fn view(p: &Pod, set: &str) -> Option<PodView> {
     let name = p.name_any();
     let ordinal = name.strip_prefix(set)?.strip_prefix('-')?.parse().ok()?;
     let ready = p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-    Some(PodView { revision: p.labels().get(REVISION).cloned().unwrap_or_default(), name, ordinal, ready, terminating: p.metadata.deletion_timestamp.is_some() })
+    let running = p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+    Some(PodView { revision: p.labels().get(REVISION).cloned().unwrap_or_default(), name, ordinal, ready, running, terminating: p.metadata.deletion_timestamp.is_some() })
 }
 
 /// The StatefulSet's pods (by its selector labels), as the roller sees them.
@@ -96,7 +99,7 @@ mod tests {
     use super::*;
 
     fn pod(ordinal: i32, revision: &str, ready: bool) -> PodView {
-        PodView { name: format!("zk-{ordinal}"), ordinal, revision: revision.into(), ready, terminating: false }
+        PodView { name: format!("zk-{ordinal}"), ordinal, revision: revision.into(), ready, running: true, terminating: false }
     }
 
     #[test]

@@ -55,12 +55,30 @@ async fn serve_apply(h: Handle, ready: i32, owner: Value) -> (Vec<(String, Value
 /// Serves one reconcile: a missing StatefulSet on GET (a new cluster), each apply echoed (the
 /// StatefulSet with `ss_status` and generation 1), `pods` on a pod list, deletes and Events
 /// echoed. Returns every request but the status patch, and the status patch.
-async fn serve(mut h: Handle, owner: Value, ss_status: Value, pods: Vec<Value>) -> (Vec<(String, String, Value)>, Value) {
+async fn serve(h: Handle, owner: Value, ss_status: Value, pods: Vec<Value>) -> (Vec<(String, String, Value)>, Value) {
+    serve_existing(h, owner, ss_status, pods, None).await
+}
+
+fn not_found(send: tower_test::mock::SendResponse<Response<Body>>) {
+    send.send_response(Response::builder().status(404).body(Body::from(serde_json::to_vec(&json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})).unwrap())).unwrap());
+}
+
+/// As `serve`, with a StatefulSet of `existing` replicas already there when given.
+async fn serve_existing(mut h: Handle, owner: Value, ss_status: Value, pods: Vec<Value>, existing: Option<i32>) -> (Vec<(String, String, Value)>, Value) {
     let mut seen = Vec::new();
     loop {
         let (method, path, mut body, send) = next(&mut h).await;
         if method == "GET" && path.contains("/statefulsets/") {
-            send.send_response(Response::builder().status(404).body(Body::from(serde_json::to_vec(&json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})).unwrap())).unwrap());
+            match existing {
+                Some(n) => reply(send, &json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": path.rsplit('/').next().unwrap(), "namespace": "logs"},
+                    "spec": {"replicas": n, "serviceName": "x", "selector": {}, "template": {}}})),
+                None => not_found(send),
+            }
+            continue;
+        }
+        if method == "GET" && path.contains("/secrets/") {
+            // the ensemble's admin Secret, made earlier (password "pw")
+            reply(send, &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": path.rsplit('/').next().unwrap()}, "data": {"password": "cHc="}}));
             continue;
         }
         if method == "GET" && path.ends_with("/pods") {
@@ -145,15 +163,85 @@ async fn a_config_change_rolls_the_pods_through_the_template_hash() {
     assert!(after[0].1["data"]["zoo.cfg"].as_str().unwrap().lines().any(|l| l == "tickTime=3000"));
 }
 
-#[tokio::test]
-async fn a_scale_up_renders_the_new_members() {
-    let (ctx, handle) = setup();
-    let e = ensemble(5, json!({}));
-    let s = tokio::spawn(serve_apply(handle, 3, serde_json::to_value(&e).unwrap()));
+/// One ensemble reconcile with a StatefulSet of `running` pods (those in `pods` run), the
+/// ensemble's voters 1..=`voters`: the StatefulSet's replicas, its zoo.cfg, the reconfigs asked.
+async fn scale_step(replicas: i32, running: i32, pods: &[&str], voters: i64) -> (Value, String, Vec<common::Reconfig>, Value) {
+    let config: String = (1..=voters).map(|i| format!("server.{i}=zk-{}.zk-headless.logs.svc.cluster.local:2888:3888:participant;0.0.0.0:2181\n", i - 1)).collect::<String>() + "version=100000004";
+    let probe = common::FakeProbe { config: Some(config), ..Default::default() };
+    let reconfigs = probe.reconfigs.clone();
+    let (ctx, handle) = common::context(probe);
+    let e = ensemble(replicas, json!({}));
+    let pods: Vec<Value> = pods.iter().map(|n| {
+        let mut p = pod(n, "rev", true);
+        p["status"]["phase"] = json!("Running");
+        p
+    }).collect();
+    let s = tokio::spawn(serve_existing(handle, serde_json::to_value(&e).unwrap(), json!({"replicas": running, "readyReplicas": running}), pods, Some(running)));
     reconcile_ensemble(Arc::new(e), ctx).await.unwrap();
-    let (applied, _) = s.await.unwrap();
-    assert_eq!(applied[3].1["spec"]["replicas"], 5);
-    assert!(applied[0].1["data"]["zoo.cfg"].as_str().unwrap().contains("server.5=zk-4."));
+    let (seen, status) = s.await.unwrap();
+    let ss = seen.iter().find(|(_, p, _)| p.contains("/statefulsets/")).unwrap().2["spec"]["replicas"].clone();
+    let cfg = seen.iter().find(|(_, p, _)| p.contains("/configmaps/")).unwrap().2["data"]["zoo.cfg"].as_str().unwrap().to_string();
+    let asked = reconfigs.lock().unwrap().clone();
+    (ss, cfg, asked, status)
+}
+
+#[tokio::test]
+async fn an_ensemble_grows_and_shrinks_one_server_at_a_time_by_reconfig() {
+    // 3 -> 5: one more pod first (zoo.cfg lists it), no reconfig until it runs
+    let (ss, cfg, asked, status) = scale_step(5, 3, &["zk-0", "zk-1", "zk-2"], 3).await;
+    assert_eq!(ss, 4);
+    assert!(cfg.contains("server.4=zk-3.") && !cfg.contains("server.5="), "{cfg}");
+    assert!(cfg.lines().any(|l| l.starts_with("DigestAuthenticationProvider.superDigest=super:")), "{cfg}");
+    assert!(asked.is_empty(), "{asked:?}");
+    assert!(condition(&status, "Progressing")["message"].as_str().unwrap().contains("waiting for pod zk-3 to run"), "{status}");
+    // zk-3 runs: reconfig adds server 4, as the super user
+    let (ss, _, asked, _) = scale_step(5, 4, &["zk-0", "zk-1", "zk-2", "zk-3"], 3).await;
+    assert_eq!(ss, 4);
+    assert_eq!(asked, [("pw".to_string(), vec!["server.4=zk-3.zk-headless.logs.svc.cluster.local:2888:3888:participant;2181".to_string()], vec![])]);
+    // server 4 votes: the fifth pod, then its reconfig
+    let (ss, cfg, asked, _) = scale_step(5, 4, &["zk-0", "zk-1", "zk-2", "zk-3"], 4).await;
+    assert_eq!(ss, 5);
+    assert!(cfg.contains("server.5=zk-4."));
+    assert!(asked.is_empty());
+    let (_, _, asked, _) = scale_step(5, 5, &["zk-0", "zk-1", "zk-2", "zk-3", "zk-4"], 4).await;
+    assert_eq!(asked[0].1, ["server.5=zk-4.zk-headless.logs.svc.cluster.local:2888:3888:participant;2181"]);
+    // five voters: steady, nothing asked, no rolling restart (the pod template did not change)
+    let (ss, _, asked, status) = scale_step(5, 5, &["zk-0", "zk-1", "zk-2", "zk-3", "zk-4"], 5).await;
+    assert_eq!((ss, asked.len()), (json!(5), 0));
+    assert_eq!(condition(&status, "Progressing")["status"], "False");
+    // 5 -> 3: reconfig removes server 5 while its pod still runs, then the pod goes
+    let (ss, _, asked, _) = scale_step(3, 5, &["zk-0", "zk-1", "zk-2", "zk-3", "zk-4"], 5).await;
+    assert_eq!((ss, asked[0].2.clone()), (json!(5), vec![5]));
+    let (ss, cfg, asked, _) = scale_step(3, 5, &["zk-0", "zk-1", "zk-2", "zk-3", "zk-4"], 4).await;
+    assert_eq!((ss, asked[0].2.clone()), (json!(4), vec![4]));
+    assert!(!cfg.contains("server.5="));
+    let (ss, cfg, asked, _) = scale_step(3, 4, &["zk-0", "zk-1", "zk-2", "zk-3"], 3).await;
+    assert_eq!((ss, asked.len()), (json!(3), 0));
+    assert!(cfg.contains("server.3=") && !cfg.contains("server.4="));
+}
+
+#[tokio::test]
+async fn the_admin_secret_is_made_once_with_a_random_password() {
+    let (ctx, mut handle) = setup();
+    let e = ensemble(3, json!({}));
+    let owner = serde_json::to_value(&e).unwrap();
+    let s = tokio::spawn(async move {
+        let (method, path, _, send) = next(&mut handle).await;
+        assert_eq!((method.as_str(), path.as_str()), ("GET", "/api/v1/namespaces/logs/secrets/zk-admin"));
+        not_found(send);
+        let (method, path, body, send) = next(&mut handle).await;
+        assert_eq!((method.as_str(), path.as_str()), ("POST", "/api/v1/namespaces/logs/secrets"));
+        reply(send, &body);
+        let (applied, _) = serve_apply(handle, 3, owner).await;
+        (body, applied)
+    });
+    reconcile_ensemble(Arc::new(e), ctx).await.unwrap();
+    let (secret, applied) = s.await.unwrap();
+    let pw = secret["stringData"]["password"].as_str().unwrap().to_string();
+    assert_eq!(pw.len(), 32);
+    assert_eq!(secret["metadata"]["ownerReferences"][0]["uid"], "u-1");
+    let cfg = applied[0].1["data"]["zoo.cfg"].as_str().unwrap();
+    assert!(cfg.lines().any(|l| l == format!("DigestAuthenticationProvider.superDigest={}", strom_operator::probe::super_digest(&pw))), "{cfg}");
 }
 
 #[tokio::test]
@@ -338,7 +426,7 @@ where
 #[tokio::test]
 async fn a_changed_template_restarts_one_server_at_a_time_the_leader_last() {
     let modes = [("zk-0.", "follower"), ("zk-1.", "leader"), ("zk-2.", "follower")].iter().map(|(a, m)| (a.to_string(), m.to_string())).collect();
-    let probe = common::FakeProbe { modes, health: None };
+    let probe = common::FakeProbe { modes, ..Default::default() };
     let e = ensemble(3, json!({"metadata": {"generation": 1}}));
     let owner = serde_json::to_value(&e).unwrap();
     let e = Arc::new(e);
@@ -397,11 +485,11 @@ async fn brokers_restart_the_controller_last_and_never_while_partitions_are_unde
             reconcile_brokers(b, ctx).await.unwrap();
         }
     };
-    let healthy = common::FakeProbe { modes: Default::default(), health: Some(strom_operator::probe::BrokerHealth { controller: 1, under_replicated: 0 }) };
+    let healthy = common::FakeProbe { health: Some(strom_operator::probe::BrokerHealth { controller: 1, under_replicated: 0 }), ..Default::default() };
     let (deleted, statuses) = roll_until_done(healthy, owner.clone(), &["kafka-0", "kafka-1", "kafka-2"], |_, _| true, run).await;
     assert_eq!(deleted, ["kafka-2", "kafka-0", "kafka-1"]);
     assert_eq!(statuses[0]["status"]["controller"], 1);
-    let urp = common::FakeProbe { modes: Default::default(), health: Some(strom_operator::probe::BrokerHealth { controller: 1, under_replicated: 2 }) };
+    let urp = common::FakeProbe { health: Some(strom_operator::probe::BrokerHealth { controller: 1, under_replicated: 2 }), ..Default::default() };
     let (deleted, statuses) = roll_until_done(urp, owner.clone(), &["kafka-0", "kafka-1", "kafka-2"], |_, _| true, run).await;
     assert!(deleted.is_empty(), "{deleted:?}");
     assert!(condition(&statuses[0], "Progressing")["message"].as_str().unwrap().contains("under-replicated"));

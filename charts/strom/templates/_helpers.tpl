@@ -27,6 +27,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: ["poddisruptionbudgets"]
   verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: [""]
+  resources: ["secrets"]
+  # each ensemble's super-user password (<name>-admin), made once, used for reconfig
+  verbs: ["get", "create"]
+- apiGroups: [""]
   resources: ["pods"]
   # rolling restarts: the operator deletes one pod at a time (StatefulSets use OnDelete)
   verbs: ["get", "list", "watch", "delete"]

@@ -27,7 +27,10 @@ use super::common::{Condition, PodSettings, Storage};
 pub struct CoordinatorEnsembleSpec {
     /// Number of servers: 1, 3, 5 or 7 (an ensemble needs a majority; an even size adds no
     /// tolerance).
+    /// Scaling (3 <-> 5 <-> 7) adds or removes one server at a time by dynamic reconfiguration,
+    /// without restarting the others; a single server runs standalone and is not scaled.
     #[x_kube(validation = kube::core::Rule::new("self >= 1 && self <= 7 && self % 2 == 1").message("replicas must be 1, 3, 5 or 7: an ensemble serves while a majority lives, and an even size tolerates no more failures than the odd size below it"))]
+    #[x_kube(validation = kube::core::Rule::new("self == oldSelf || (self > 1 && oldSelf > 1)").message("an ensemble of one server runs standalone and cannot be scaled to or from 1 server: create a new ensemble instead"))]
     pub replicas: i32,
     pub storage: Storage,
     #[serde(default)]

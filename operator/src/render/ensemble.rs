@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec, StatefulSetUpdateStrategy};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, HTTPGetAction, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, Volume,
     VolumeMount, VolumeResourceRequirements,
@@ -32,9 +32,33 @@ pub fn connect_string(name: &str, namespace: &str, spec: &CoordinatorEnsembleSpe
 /// zoo.cfg: the typed settings, the pass-through keys, and one `server.N` line per pod (N is
 /// the ordinal + 1, which strom-coordinator takes as its myid from the pod's hostname).
 pub fn zoo_cfg(name: &str, namespace: &str, spec: &CoordinatorEnsembleSpec) -> String {
+    zoo_cfg_for(name, namespace, spec, spec.replicas, None)
+}
+
+/// zoo.cfg listing `servers` pods (while the ensemble is scaled one server at a time, the pods
+/// that exist), with the super user's digest when the operator administers the ensemble.
+pub fn zoo_cfg_for(name: &str, namespace: &str, spec: &CoordinatorEnsembleSpec, servers: i32, super_digest: Option<&str>) -> String {
     let headless = headless_name(name);
-    let hosts: Vec<String> = (0..spec.replicas).map(|i| pod_dns(name, i, &headless, namespace)).collect();
-    zoo_cfg_with(&format!("zoo.cfg of CoordinatorEnsemble {namespace}/{name}, rendered by strom-operator"), spec, &hosts, DATA, &[])
+    let hosts: Vec<String> = (0..servers).map(|i| pod_dns(name, i, &headless, namespace)).collect();
+    let local: Vec<(&str, String)> = super_digest.map(|d| ("DigestAuthenticationProvider.superDigest", d.to_string())).into_iter().collect();
+    zoo_cfg_with(&format!("zoo.cfg of CoordinatorEnsemble {namespace}/{name}, rendered by strom-operator"), spec, &hosts, DATA, &local)
+}
+
+/// The `server.N=` spec of pod `ordinal` (N = ordinal + 1), as zoo.cfg and reconfig write it.
+pub fn server_line(spec: &CoordinatorEnsembleSpec, id: i64, host: &str) -> String {
+    format!("server.{id}={host}:{}:{}:participant;{}", spec.ports.quorum, spec.ports.election, spec.ports.client)
+}
+
+/// The `server.N=` spec of pod `ordinal` of the ensemble on Kubernetes.
+pub fn pod_server_line(name: &str, namespace: &str, spec: &CoordinatorEnsembleSpec, ordinal: i32) -> String {
+    server_line(spec, ordinal as i64 + 1, &pod_dns(name, ordinal, &headless_name(name), namespace))
+}
+
+/// Hash of a zoo.cfg without its `server.N` lines: membership changes by reconfig, so a
+/// scaled ensemble is not restarted; every other setting change rolls the pods.
+pub fn settings_hash(zoo_cfg: &str) -> String {
+    let settings: String = zoo_cfg.lines().filter(|l| !l.trim_start().starts_with("server.") && !l.starts_with('#')).map(|l| format!("{l}\n")).collect();
+    config_hash(&[(CONFIG_FILE.to_string(), settings)].into())
 }
 
 /// zoo.cfg for members at `hosts` (one per ordinal) with data in `data_dir`, plus `local`
@@ -68,16 +92,24 @@ pub fn zoo_cfg_with(header: &str, spec: &CoordinatorEnsembleSpec, hosts: &[Strin
     }
     let mut text = properties(header, &e);
     for (i, host) in hosts.iter().enumerate() {
-        text.push_str(&format!("server.{}={host}:{}:{}:participant;{}\n", i + 1, spec.ports.quorum, spec.ports.election, spec.ports.client));
+        text.push_str(&server_line(spec, i as i64 + 1, host));
+        text.push('\n');
     }
     text
 }
 
 pub fn render(owner: &Owner, spec: &CoordinatorEnsembleSpec) -> Rendered {
+    render_for(owner, spec, spec.replicas, None)
+}
+
+/// The objects with `pods` pods (the ensemble's size while it is scaled one server at a time)
+/// and the super user's digest in zoo.cfg when the operator administers the ensemble.
+pub fn render_for(owner: &Owner, spec: &CoordinatorEnsembleSpec, pods: i32, super_digest: Option<&str>) -> Rendered {
     let name = &owner.name;
     let lbl = labels("coordinator", name);
-    let files: BTreeMap<String, String> = [(CONFIG_FILE.to_string(), zoo_cfg(name, &owner.namespace, spec))].into();
-    let hash = config_hash(&files);
+    let cfg = zoo_cfg_for(name, &owner.namespace, spec, pods, super_digest);
+    let hash = settings_hash(&cfg);
+    let files: BTreeMap<String, String> = [(CONFIG_FILE.to_string(), cfg)].into();
     let config_map = ConfigMap { metadata: owner.meta(name.clone(), &lbl), data: Some(files), ..Default::default() };
     let port = |n: &str, p: i32| ServicePort { name: Some(n.into()), port: p, target_port: Some(IntOrString::Int(p)), ..Default::default() };
     let headless = Service {
@@ -129,7 +161,12 @@ pub fn render(owner: &Owner, spec: &CoordinatorEnsembleSpec) -> Rendered {
         ..Default::default()
     };
     // Parallel: a server is ready only once a majority runs, so pods cannot wait for each other.
-    let stateful_set = stateful_set(owner, &lbl, spec.replicas, &spec.pod, &hash, container, &spec.storage, &headless_name(name), "Parallel");
+    let mut stateful_set = stateful_set(owner, &lbl, pods, &spec.pod, &hash, container, &spec.storage, &headless_name(name), "Parallel");
+    // A server removed by reconfig loses its volume: should it come back later, it joins from
+    // an empty directory, never from a log of an old membership.
+    if let Some(s) = stateful_set.spec.as_mut() {
+        s.persistent_volume_claim_retention_policy = Some(StatefulSetPersistentVolumeClaimRetentionPolicy { when_scaled: Some("Delete".into()), when_deleted: Some("Retain".into()) });
+    }
     let pdb = pdb(owner, &lbl);
     Rendered { config_map, services: vec![headless, client], stateful_set, pdb }
 }
@@ -254,5 +291,10 @@ mod tests {
         let mut c = spec(3);
         c.pod.image = Some("other".into());
         assert_eq!(hash(&a), hash(&c));
+        // scaling changes only the server lines: no restart (membership changes by reconfig)
+        assert_eq!(hash(&a), hash(&spec(5)));
+        let with_pods = |n: i32| render_for(&owner(), &spec(5), n, Some("super:x")).stateful_set.spec.unwrap();
+        assert_eq!(with_pods(4).replicas, Some(4));
+        assert_eq!(with_pods(4).template, with_pods(5).template);
     }
 }

@@ -59,12 +59,19 @@ pub async fn stack(dir: &std::path::Path, brokers: i32) -> (String, Vec<strom_br
     (addrs.join(","), running)
 }
 
+/// A reconfig as asked: (password, joining specs, leaving ids).
+pub type Reconfig = (String, Vec<String>, Vec<i64>);
+
 /// Answers for the servers: a coordinator's mode by the start of its address (`zk-1.`), and the
 /// broker cluster's health (an error when unset, as when no broker answers).
 #[derive(Default, Clone)]
 pub struct FakeProbe {
     pub modes: BTreeMap<String, String>,
     pub health: Option<BrokerHealth>,
+    /// The text of /zookeeper/config (an error when unset).
+    pub config: Option<String>,
+    /// Every reconfig asked: (password, joining, leaving).
+    pub reconfigs: Arc<std::sync::Mutex<Vec<Reconfig>>>,
 }
 
 impl Probe for FakeProbe {
@@ -75,6 +82,14 @@ impl Probe for FakeProbe {
     fn broker_health(&self, _bootstrap: String) -> BoxFuture<'static, Result<BrokerHealth, String>> {
         let h = self.health.clone().ok_or_else(|| "no broker answers".to_string());
         Box::pin(async move { h })
+    }
+    fn ensemble_config(&self, _connect: String) -> BoxFuture<'static, Result<String, String>> {
+        let c = self.config.clone().ok_or_else(|| "no server answers".to_string());
+        Box::pin(async move { c })
+    }
+    fn reconfigure(&self, _connect: String, password: String, joining: Vec<String>, leaving: Vec<i64>) -> BoxFuture<'static, Result<String, String>> {
+        self.reconfigs.lock().unwrap().push((password, joining, leaving));
+        Box::pin(async move { Ok(String::new()) })
     }
 }
 
