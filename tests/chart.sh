@@ -16,7 +16,7 @@ check() { # FILE EXPECTED-KINDS
 }
 check "$out/all.yaml" "ClusterRole ClusterRoleBinding CustomResourceDefinition Deployment Role RoleBinding ServiceAccount "
 [ "$(grep -c '^kind: CustomResourceDefinition' "$out/all.yaml")" = "$(ls crds | wc -l)" ] || { echo "chart: not every CRD of crds/ is in the chart" >&2; exit 1; }
-check "$out/one.yaml" "Deployment Role RoleBinding ServiceAccount "
+check "$out/one.yaml" "ClusterRole ClusterRoleBinding Deployment Role RoleBinding ServiceAccount "
 grep -q -- '--watch-namespace' "$out/one.yaml" || { echo "chart: watchNamespaces does not reach the operator's arguments" >&2; exit 1; }
 grep -q 'resources: \["leases"\]' "$out/all.yaml" || { echo "chart: no RBAC for the leader Lease" >&2; exit 1; }
 grep -q -- '--lease-namespace' "$out/all.yaml" || { echo "chart: the operator is not told where its Lease lives" >&2; exit 1; }

@@ -81,6 +81,10 @@ pub struct BrokerConfig {
     pub leader_imbalance_check_interval_ms: u64,
     pub leader_imbalance_per_broker_percentage: i32,
     pub broker_rack: Option<String>,
+    /// `strom.rack.annotations.file`: a Kubernetes downward-API file of the pod's annotations,
+    /// whose `strom.io/rack` (set by the operator from a label of the pod's node) becomes
+    /// broker.rack when broker.rack is not given (see `rack`).
+    pub rack_annotations_file: Option<std::path::PathBuf>,
     pub log: LogDefaults,
     pub sasl_plain_users: BTreeMap<String, String>,
     /// The file the settings came from, for messages.
@@ -278,6 +282,7 @@ impl BrokerConfig {
             leader_imbalance_check_interval_ms: r.positive("leader.imbalance.check.interval.seconds", 300)? as u64 * 1000,
             leader_imbalance_per_broker_percentage: r.int("leader.imbalance.per.broker.percentage", 10)?,
             broker_rack: entries.get("broker.rack").map(|e| e.value.trim().to_string()).filter(|v| !v.is_empty()),
+            rack_annotations_file: entries.get("strom.rack.annotations.file").map(|e| e.value.trim().to_string()).filter(|v| !v.is_empty()).map(Into::into),
             log,
             sasl_plain_users,
             source: file.to_string(),
@@ -299,6 +304,7 @@ impl BrokerConfig {
 const KNOWN: &[&str] = &[
     "broker.id",
     "broker.rack",
+    "strom.rack.annotations.file",
     "replica.lag.time.max.ms",
     "replica.fetch.wait.max.ms",
     "replica.fetch.max.bytes",

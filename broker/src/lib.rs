@@ -14,6 +14,7 @@ pub mod config;
 pub mod group;
 pub mod handlers;
 pub mod log;
+pub mod rack;
 pub mod replication;
 pub mod server;
 pub mod wire;

@@ -25,13 +25,25 @@ fn main() -> ExitCode {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     }
-    let config = match strom_broker::config::BrokerConfig::load(&args.config, &args.overrides) {
+    let mut config = match strom_broker::config::BrokerConfig::load(&args.config, &args.overrides) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("strom-broker: {e}");
             return ExitCode::from(2);
         }
     };
+    if let (None, Some(file)) = (&config.broker_rack, &config.rack_annotations_file) {
+        match strom_broker::rack::wait_for(file, std::time::Duration::from_secs(120)) {
+            Ok(rack) => {
+                tracing::info!(rack = %rack, "broker.rack from the pod's strom.io/rack annotation");
+                config.broker_rack = Some(rack);
+            }
+            Err(e) => {
+                eprintln!("strom-broker: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
     tune_allocator();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     rt.block_on(async {

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
@@ -372,8 +372,16 @@ pub async fn reconcile_brokers(b: Arc<BrokerCluster>, ctx: Arc<Context>) -> Resu
     // A broker is restarted only while no partition is under-replicated, the controller last.
     let safe = health.as_ref().is_ok_and(|h| h.under_replicated == 0);
     let last = controller.map(|c| format!("{}-{c}", owner.name));
+    let racks = match &b.spec.rack_label {
+        Some(label) => assign_racks(&ctx, &ns, &r, label).await?,
+        None => None,
+    };
     let rolling = roll(&ctx, &*b, &ns, &ss, &r, last.as_deref(), safe).await?;
-    let (available, mut c) = applied_conditions(&previous, generation, &now, ready, spec.replicas, "brokers", rolling.as_deref());
+    let progress = match (racks, rolling) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    };
+    let (available, mut c) = applied_conditions(&previous, generation, &now, ready, spec.replicas, "brokers", progress.as_deref());
     if let Some(why) = &blocked {
         c.retain(|x| x.type_ != "Degraded");
         c.extend(conditions(&previous, generation, &now, &[("Degraded", true, "ScaleDownBlocked", why)]));
@@ -390,7 +398,31 @@ pub async fn reconcile_brokers(b: Arc<BrokerCluster>, ctx: Arc<Context>) -> Resu
         "conditions": c,
     });
     patch_status(&ctx.client, &*b, status).await?;
-    Ok(Action::requeue(Duration::from_secs(if rolling.is_some() { 5 } else if available { 60 } else { 10 })))
+    Ok(Action::requeue(Duration::from_secs(if progress.is_some() { 5 } else if available { 60 } else { 10 })))
+}
+
+/// Rack awareness: copies the `label` of each broker pod's node into the pod's `strom.io/rack`
+/// annotation, which the broker reads at start (a pod cannot see its node's labels). `Some`
+/// names the pods still waiting (their node lacks the label).
+async fn assign_racks(ctx: &Context, ns: &str, r: &Rendered, label: &str) -> Result<Option<String>, Error> {
+    let selector = r.stateful_set.spec.as_ref().and_then(|s| s.selector.match_labels.clone()).unwrap_or_default().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let nodes: Api<Node> = Api::all(ctx.client.clone());
+    let mut waiting = Vec::new();
+    for p in pods.list(&ListParams::default().labels(&selector)).await? {
+        let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.clone()) else { continue };
+        let have = p.annotations().get(render::broker::RACK_ANNOTATION).cloned();
+        let rack = nodes.get_opt(&node).await?.and_then(|n| n.labels().get(label).cloned());
+        match rack {
+            Some(rack) if have.as_deref() != Some(rack.as_str()) => {
+                let patch = serde_json::json!({"metadata": {"annotations": {render::broker::RACK_ANNOTATION: rack}}});
+                pods.patch(&p.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+            }
+            Some(_) => {}
+            None => waiting.push(format!("{} (node {node} has no label {label})", p.name_any())),
+        }
+    }
+    Ok((!waiting.is_empty()).then(|| format!("waiting for a rack: {}", waiting.join(", "))))
 }
 
 /// Runs one reconcile, counting it and its duration in the metrics.

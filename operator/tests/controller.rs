@@ -81,6 +81,16 @@ async fn serve_existing(mut h: Handle, owner: Value, ss_status: Value, pods: Vec
             reply(send, &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": path.rsplit('/').next().unwrap()}, "data": {"password": "cHc="}}));
             continue;
         }
+        if method == "GET" && path.starts_with("/api/v1/nodes/") {
+            // nodes n-a and n-b are in zones a and b; node n-x has no zone label
+            let name = path.rsplit('/').next().unwrap().to_string();
+            let labels = match name.strip_prefix("n-") {
+                Some("x") | None => json!({}),
+                Some(z) => json!({"topology.kubernetes.io/zone": format!("zone-{z}")}),
+            };
+            reply(send, &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}}));
+            continue;
+        }
         if method == "GET" && path.ends_with("/pods") {
             reply(send, &json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": pods}));
             seen.push((method, path, body));
@@ -496,4 +506,39 @@ async fn brokers_restart_the_controller_last_and_never_while_partitions_are_unde
     // no broker answering: no restart either (its health is unknown)
     let (deleted, _) = roll_until_done(common::FakeProbe::default(), owner, &["kafka-0", "kafka-1", "kafka-2"], |_, _| true, run).await;
     assert!(deleted.is_empty(), "{deleted:?}");
+}
+
+#[tokio::test]
+async fn rack_awareness_copies_each_nodes_zone_onto_its_broker_pod() {
+    let mut b = serde_json::to_value(brokers_resource()).unwrap();
+    b["spec"]["rackLabel"] = json!("topology.kubernetes.io/zone");
+    let b: BrokerCluster = serde_json::from_value(b).unwrap();
+    let owner = serde_json::to_value(&b).unwrap();
+    let on = |name: &str, node: Option<&str>, rack: Option<&str>| {
+        let mut p = pod(name, "rev", false);
+        if let Some(n) = node {
+            p["spec"] = json!({"nodeName": n, "containers": []});
+        }
+        if let Some(r) = rack {
+            p["metadata"]["annotations"] = json!({"strom.io/rack": r});
+        }
+        p
+    };
+    // kafka-0 on n-a (zone-a), kafka-1 already annotated zone-b on n-b, kafka-2 not scheduled yet
+    let pods = vec![on("kafka-0", Some("n-a"), None), on("kafka-1", Some("n-b"), Some("zone-b")), on("kafka-2", None, None)];
+    let (ctx, handle) = setup();
+    let s = tokio::spawn(serve(handle, owner.clone(), json!({"replicas": 3, "readyReplicas": 0}), pods));
+    reconcile_brokers(Arc::new(b.clone()), ctx).await.unwrap();
+    let (seen, status) = s.await.unwrap();
+    let patched: Vec<(&str, &Value)> = seen.iter().filter(|(m, p, _)| m == "PATCH" && p.contains("/pods/")).map(|(_, p, b)| (p.as_str(), b)).collect();
+    assert_eq!(patched, [("/api/v1/namespaces/logs/pods/kafka-0", &json!({"metadata": {"annotations": {"strom.io/rack": "zone-a"}}}))]);
+    assert!(!condition(&status, "Progressing")["message"].as_str().unwrap().contains("rack"));
+    // a node without the label: the pod waits, and the status says which and why
+    let (ctx, handle) = setup();
+    let s = tokio::spawn(serve(handle, owner, json!({"replicas": 3, "readyReplicas": 0}), vec![on("kafka-0", Some("n-x"), None)]));
+    reconcile_brokers(Arc::new(b), ctx).await.unwrap();
+    let (seen, status) = s.await.unwrap();
+    assert!(!seen.iter().any(|(m, p, _)| m == "PATCH" && p.contains("/pods/")));
+    let msg = condition(&status, "Progressing")["message"].as_str().unwrap().to_string();
+    assert!(msg.contains("kafka-0 (node n-x has no label topology.kubernetes.io/zone)"), "{msg}");
 }

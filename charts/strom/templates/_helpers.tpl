@@ -32,8 +32,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   verbs: ["get", "create"]
 - apiGroups: [""]
   resources: ["pods"]
-  # rolling restarts: the operator deletes one pod at a time (StatefulSets use OnDelete)
-  verbs: ["get", "list", "watch", "delete"]
+  # rolling restarts: the operator deletes one pod at a time (StatefulSets use OnDelete);
+  # rack awareness: it annotates broker pods with their node's zone
+  verbs: ["get", "list", "watch", "delete", "patch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Container, ContainerPort, Probe, Service, ServicePort, ServiceSpec, TCPSocketAction, VolumeMount};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, ContainerPort, DownwardAPIVolumeFile, DownwardAPIVolumeSource, ObjectFieldSelector, Probe, Service, ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::ensemble::{pdb, stateful_set};
@@ -10,6 +10,10 @@ use super::{config_hash, labels, properties, Owner, Rendered, DEFAULT_IMAGE};
 use crate::crd::broker::BrokerClusterSpec;
 
 pub const CONFIG_FILE: &str = "server.properties";
+/// Where a broker pod sees its own annotations (downward API), for broker.rack.
+pub const PODINFO: &str = "/etc/podinfo";
+/// The pod annotation holding the rack (the operator copies it from the node's label).
+pub const RACK_ANNOTATION: &str = "strom.io/rack";
 pub use super::headless_name;
 use super::{CONFIG_DIR, DATA};
 
@@ -31,11 +35,14 @@ pub fn chroot(name: &str, namespace: &str, spec: &BrokerClusterSpec) -> String {
 /// `coordinator_connect` is the ensemble's connect string (without chroot).
 pub fn server_properties(name: &str, namespace: &str, spec: &BrokerClusterSpec, coordinator_connect: &str) -> String {
     let header = format!("server.properties of BrokerCluster {namespace}/{name}, rendered by strom-operator");
-    let listeners = [
+    let mut local = vec![
         ("listeners", format!("PLAINTEXT://0.0.0.0:{}", spec.port)),
         ("advertised.listeners", format!("PLAINTEXT://${{HOSTNAME}}.{}.{namespace}.svc.cluster.local:{}", headless_name(name), spec.port)),
     ];
-    server_properties_with(&header, name, namespace, spec, coordinator_connect, &format!("{DATA}/logs"), &listeners)
+    if spec.rack_label.is_some() {
+        local.push(("strom.rack.annotations.file", format!("{PODINFO}/annotations")));
+    }
+    server_properties_with(&header, name, namespace, spec, coordinator_connect, &format!("{DATA}/logs"), &local)
 }
 
 /// server.properties with the given listener keys (and `broker.id` when several brokers share
@@ -100,7 +107,21 @@ pub fn render(owner: &Owner, spec: &BrokerClusterSpec, coordinator_connect: &str
         ]),
         ..Default::default()
     };
-    let stateful_set = stateful_set(owner, &lbl, spec.replicas, &spec.pod, &hash, container, &spec.storage, &headless_name(name), "Parallel");
+    let mut container = container;
+    let mut stateful_set = stateful_set(owner, &lbl, spec.replicas, &spec.pod, &hash, container.clone(), &spec.storage, &headless_name(name), "Parallel");
+    if spec.rack_label.is_some() {
+        // The pod's annotations as a file: the operator writes strom.io/rack there from the
+        // node's label, and the broker waits for it at start (strom.rack.annotations.file).
+        container.volume_mounts.get_or_insert_with(Vec::new).push(VolumeMount { name: "podinfo".into(), mount_path: PODINFO.into(), read_only: Some(true), ..Default::default() });
+        if let Some(pod) = stateful_set.spec.as_mut().and_then(|s| s.template.spec.as_mut()) {
+            pod.containers = vec![container];
+            pod.volumes.get_or_insert_with(Vec::new).push(Volume {
+                name: "podinfo".into(),
+                downward_api: Some(DownwardAPIVolumeSource { items: Some(vec![DownwardAPIVolumeFile { path: "annotations".into(), field_ref: Some(ObjectFieldSelector { field_path: "metadata.annotations".into(), ..Default::default() }), ..Default::default() }]), ..Default::default() }),
+                ..Default::default()
+            });
+        }
+    }
     Rendered { config_map, services: vec![headless, bootstrap], stateful_set, pdb: pdb(owner, &lbl) }
 }
 
@@ -139,5 +160,22 @@ mod tests {
         assert_eq!(r.stateful_set.spec.as_ref().unwrap().replicas, Some(3));
         assert_eq!(r.services.iter().map(|s| s.metadata.name.clone().unwrap()).collect::<Vec<_>>(), vec!["kafka-headless", "kafka-bootstrap"]);
         assert!(p.starts_with("# server.properties of BrokerCluster logs/kafka"));
+        assert!(!p.contains("strom.rack"));
+    }
+
+    #[test]
+    fn rack_awareness_reads_the_pods_annotations() {
+        let mut s = spec(3);
+        s.rack_label = Some("topology.kubernetes.io/zone".into());
+        let r = render(&Owner { name: "kafka".into(), namespace: "logs".into(), reference: None }, &s, "zk:2181");
+        let props = &r.config_map.data.as_ref().unwrap()[CONFIG_FILE];
+        assert!(props.lines().any(|l| l == "strom.rack.annotations.file=/etc/podinfo/annotations"), "{props}");
+        let pod = r.stateful_set.spec.unwrap().template.spec.unwrap();
+        let v = pod.volumes.unwrap().into_iter().find(|v| v.name == "podinfo").expect("a downward API volume");
+        assert_eq!(v.downward_api.unwrap().items.unwrap()[0].field_ref.as_ref().unwrap().field_path, "metadata.annotations");
+        assert!(pod.containers[0].volume_mounts.as_ref().unwrap().iter().any(|m| m.name == "podinfo" && m.mount_path == PODINFO));
+        // the broker reads what is rendered for it
+        let cfg = strom_broker::config::BrokerConfig::parse(&format!("broker.id=0\n{}", props.replace("${HOSTNAME}", "kafka-0")), "server.properties", &[]).unwrap();
+        assert_eq!(cfg.rack_annotations_file.as_deref(), Some(std::path::Path::new("/etc/podinfo/annotations")));
     }
 }
