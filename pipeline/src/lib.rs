@@ -6,3 +6,5 @@
 //! log parsing, routing, index naming, bulk request building and multiline joining.
 
 pub mod event;
+pub mod condition;
+pub mod scan;
