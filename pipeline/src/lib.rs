@@ -5,6 +5,10 @@
 //! configuration (ours in YAML, and readers of existing `filebeat.yml` and Logstash pipeline files),
 //! log parsing, routing, index naming, bulk request building and multiline joining.
 
-pub mod event;
 pub mod condition;
+pub mod config;
+pub mod event;
+pub mod index;
+pub mod joda;
+pub mod parse;
 pub mod scan;
