@@ -10,5 +10,6 @@ pub mod config;
 pub mod event;
 pub mod index;
 pub mod joda;
+pub mod logstash;
 pub mod parse;
 pub mod scan;
