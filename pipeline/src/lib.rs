@@ -8,6 +8,7 @@
 pub mod condition;
 pub mod config;
 pub mod event;
+pub mod filebeat;
 pub mod index;
 pub mod joda;
 pub mod logstash;
