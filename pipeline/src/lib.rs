@@ -5,6 +5,7 @@
 //! configuration (ours in YAML, and readers of existing `filebeat.yml` and Logstash pipeline files),
 //! log parsing, routing, index naming, bulk request building and multiline joining.
 
+pub mod bulk;
 pub mod condition;
 pub mod config;
 pub mod event;
@@ -13,4 +14,5 @@ pub mod index;
 pub mod joda;
 pub mod logstash;
 pub mod parse;
+pub mod route;
 pub mod scan;
