@@ -13,6 +13,7 @@ pub mod filebeat;
 pub mod index;
 pub mod joda;
 pub mod logstash;
+pub mod multiline;
 pub mod parse;
 pub mod route;
 pub mod scan;
