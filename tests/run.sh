@@ -18,6 +18,11 @@ cargo test --workspace --quiet
 
 export STROM_BIN_DIR="$ROOT/target/debug"
 
+if [ -d tests/pipeline ]; then
+  phase "pipeline: the Elasticsearch stand-in's _bulk contract"
+  python3 -m pytest -q -p no:cacheprovider tests/pipeline
+fi
+
 if [ -d tests/coordinator ]; then
   phase "coordinator with real ZooKeeper clients (kazoo, zkCli.sh, raw wire)"
   STROM_ZK_TARGET=strom python3 -m pytest -q -p no:cacheprovider tests/coordinator

@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""A stand-in for Elasticsearch's `_bulk` contract, for strom-pipeline's tests. Stdlib only.
+
+    python3 tests/pipeline/es_standin.py --port 0 --port-file F [--user U --password P]
+
+Serves:
+- GET /                      cluster info, version.number "8.x"
+- POST /_bulk, /<index>/_bulk NDJSON `index`/`create` actions; answers as ES does (HTTP 200,
+  {"took", "errors", "items": [{"<action>": {"_index", "_id", "_version", "result", "_shards",
+  "_seq_no", "_primary_term", "status"}}]}, a failed item carrying "error": {"type", "reason"} instead
+  of "result"), items in request order. Shape per the ES reference, "Bulk API" → "Response body"
+  (elastic.co/guide/en/elasticsearch/reference/current/docs-bulk.html#bulk-api-response-body).
+  `create` of an existing _id → 409 version_conflict_engine_exception, as ES does.
+- Control API for tests:
+  POST /_standin/fail    {"status": 429, "count": 5}: the next 5 bulk requests fail whole with 429;
+                         {"field": "message", "value": "bad", "status": 400, "count": -1}: items whose
+                         source has that (dotted) field value are rejected with that status (count -1:
+                         for ever; otherwise that many items);
+  POST /_standin/reset   forget documents and failure scripts;
+  GET  /_standin/docs?index=NAME   {"docs": [...]} stored sources (all indices without `index`);
+  GET  /_standin/requests          {"bulk_requests": N}.
+- Basic auth on every non-control path when --user/--password are given (401 otherwise).
+"""
+
+import argparse
+import base64
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+ERROR_TYPES = {
+    400: "mapper_parsing_exception",
+    404: "index_not_found_exception",
+    409: "version_conflict_engine_exception",
+    429: "es_rejected_execution_exception",
+    500: "internal_server_error",
+    503: "unavailable_shards_exception",
+}
+
+
+class State:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        self.indices = {}  # name -> {id: source}
+        self.order = {}  # name -> [id] in arrival order
+        self.whole_failures = []  # [{"status", "count"}]
+        self.item_failures = []  # [{"field", "value", "status", "count"}]
+        self.bulk_requests = 0
+        self.seq_no = 0
+
+
+def dotted_get(source, path):
+    value = source
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "es-standin/1"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):  # quiet
+        pass
+
+    @property
+    def state(self):
+        return self.server.state
+
+    def reply(self, status, body, content_type="application/json"):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def read_body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def authorized(self):
+        user, password = self.server.credentials
+        if user is None:
+            return True
+        expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        if self.headers.get("Authorization") == expected:
+            return True
+        self.reply(401, {"error": {"type": "security_exception", "reason": "missing or wrong credentials"}, "status": 401})
+        return False
+
+    def do_GET(self):
+        url = urlparse(self.path)
+        if url.path == "/_standin/docs":
+            index = parse_qs(url.query).get("index", [None])[0]
+            with self.state.lock:
+                names = [index] if index else sorted(self.state.indices)
+                docs = [self.state.indices.get(n, {})[i] for n in names for i in self.state.order.get(n, [])]
+            return self.reply(200, {"docs": docs})
+        if url.path == "/_standin/requests":
+            with self.state.lock:
+                return self.reply(200, {"bulk_requests": self.state.bulk_requests})
+        if not self.authorized():
+            return
+        if url.path == "/":
+            return self.reply(200, {
+                "name": "es-standin", "cluster_name": "standin", "cluster_uuid": "standin-uuid",
+                "version": {"number": "8.13.0", "build_flavor": "default", "lucene_version": "9.10.0"},
+                "tagline": "You Know, for Search",
+            })
+        self.reply(404, {"error": {"type": "no_handler", "reason": f"no handler for GET {url.path}"}, "status": 404})
+
+    def do_POST(self):
+        url = urlparse(self.path)
+        body = self.read_body()
+        if url.path in ("/_standin/fail", "/_standin/reset"):
+            with self.state.lock:
+                if url.path.endswith("reset"):
+                    self.state.reset()
+                else:
+                    script = json.loads(body or b"{}")
+                    target = self.state.item_failures if "field" in script else self.state.whole_failures
+                    target.append(script)
+            return self.reply(200, {"acknowledged": True})
+        if not self.authorized():
+            return
+        parts = [p for p in url.path.split("/") if p]
+        if parts and parts[-1] == "_bulk" and len(parts) <= 2:
+            return self.bulk(parts[0] if len(parts) == 2 else None, body)
+        self.reply(404, {"error": {"type": "no_handler", "reason": f"no handler for POST {url.path}"}, "status": 404})
+
+    def bulk(self, default_index, body):
+        started = time.monotonic()
+        with self.state.lock:
+            self.state.bulk_requests += 1
+            for script in self.state.whole_failures:
+                if script.get("count", 1) != 0:
+                    script["count"] = script.get("count", 1) - 1
+                    status = int(script.get("status", 503))
+                    return self.reply(status, {"error": {"type": ERROR_TYPES.get(status, "error"), "reason": "scripted failure"}, "status": status})
+        if body and not body.endswith(b"\n"):
+            return self.reply(400, {"error": {"type": "illegal_argument_exception", "reason": "The bulk request must be terminated by a newline [\\n]"}, "status": 400})
+        lines = [l for l in body.split(b"\n") if l.strip()]
+        items = []
+        i = 0
+        with self.state.lock:
+            while i < len(lines):
+                try:
+                    action_line = json.loads(lines[i])
+                    (action, meta), = action_line.items()
+                    source = json.loads(lines[i + 1])
+                except (ValueError, IndexError):
+                    return self.reply(400, {"error": {"type": "illegal_argument_exception", "reason": f"Malformed action/metadata line [{i + 1}]"}, "status": 400})
+                i += 2
+                if action not in ("index", "create"):
+                    return self.reply(400, {"error": {"type": "illegal_argument_exception", "reason": f"unsupported action [{action}]"}, "status": 400})
+                items.append({action: self.store(action, meta.get("_index") or default_index, meta.get("_id"), source)})
+        errors = any("error" in next(iter(item.values())) for item in items)
+        took = int((time.monotonic() - started) * 1000)
+        self.reply(200, {"took": took, "errors": errors, "items": items})
+
+    def store(self, action, index, doc_id, source):
+        state = self.state
+        if not index:
+            return {"_index": None, "_id": doc_id, "status": 400, "error": {"type": "action_request_validation_exception", "reason": "index is missing"}}
+        for script in state.item_failures:
+            if script.get("count", -1) != 0 and dotted_get(source, script["field"]) == script["value"]:
+                if script.get("count", -1) > 0:
+                    script["count"] -= 1
+                status = int(script.get("status", 400))
+                return {"_index": index, "_id": doc_id, "status": status,
+                        "error": {"type": ERROR_TYPES.get(status, "error"), "reason": f"scripted rejection of [{script['field']}]"}}
+        docs = state.indices.setdefault(index, {})
+        order = state.order.setdefault(index, [])
+        doc_id = doc_id or uuid.uuid4().hex[:20]
+        if doc_id in docs and action == "create":
+            return {"_index": index, "_id": doc_id, "status": 409,
+                    "error": {"type": "version_conflict_engine_exception", "reason": f"[{doc_id}]: version conflict, document already exists"}}
+        result = "updated" if doc_id in docs else "created"
+        if doc_id not in docs:
+            order.append(doc_id)
+        docs[doc_id] = source
+        state.seq_no += 1
+        return {"_index": index, "_id": doc_id, "_version": 1, "result": result,
+                "_shards": {"total": 2, "successful": 1, "failed": 0},
+                "_seq_no": state.seq_no, "_primary_term": 1, "status": 201 if result == "created" else 200}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port-file", help="write the bound port here once listening")
+    parser.add_argument("--user")
+    parser.add_argument("--password")
+    args = parser.parse_args(argv)
+    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    server.daemon_threads = True
+    server.state = State()
+    server.credentials = (args.user, args.password)
+    port = server.server_address[1]
+    if args.port_file:
+        tmp = args.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(str(port))
+        os.replace(tmp, args.port_file)
+    print(f"es-standin listening on {args.host}:{port}", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
