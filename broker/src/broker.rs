@@ -128,6 +128,10 @@ impl Broker {
                 }
             }
         }
+        // acks=-1 waiters re-check their leadership now: one whose partition moved away must
+        // answer NOT_LEADER_OR_FOLLOWER at once (the producer retries on the new leader, which
+        // knows the batch), not sleep until its timeout because this broker takes no more writes.
+        self.logs.notify_appended();
         let led: Vec<i32> = snap
             .topics
             .get(OFFSETS_TOPIC)
