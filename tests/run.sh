@@ -19,7 +19,7 @@ cargo test --workspace --quiet
 export STROM_BIN_DIR="$ROOT/target/debug"
 
 if [ -d tests/pipeline ]; then
-  phase "pipeline: the Elasticsearch stand-in's _bulk contract"
+  phase "pipeline: strom-pipeline process into the Elasticsearch stand-in over three brokers (routing, parsing, 429/503, dead letters, SIGKILL, the seed's Logstash file)"
   python3 -m pytest -q -p no:cacheprovider tests/pipeline
 fi
 

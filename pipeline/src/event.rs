@@ -235,6 +235,13 @@ impl Event {
         }
     }
 
+    /// Removes `tag` from `tags` (if there).
+    pub fn remove_tag(&mut self, tag: &str) {
+        if let Some(Value::Array(items)) = self.fields.get_mut("tags") {
+            items.retain(|t| t.as_str() != Some(tag));
+        }
+    }
+
     /// `@timestamp` parsed, when it is an RFC 3339 string.
     pub fn timestamp(&self) -> Option<Timestamp> {
         self.fields.get("@timestamp")?.as_str()?.parse().ok()

@@ -15,5 +15,6 @@ pub mod joda;
 pub mod logstash;
 pub mod multiline;
 pub mod parse;
+pub mod process;
 pub mod route;
 pub mod scan;

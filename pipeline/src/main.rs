@@ -21,10 +21,16 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Read Kafka, filter, write outputs (the `process` section).
+    /// Read Kafka, filter, write outputs (the `process` section, or a Logstash pipeline file).
     Process {
         #[arg(long)]
         config: PathBuf,
+        /// The file's dialect: our YAML, or a Logstash pipeline file as the seed has it.
+        #[arg(long, value_enum, default_value_t = Dialect::Strom)]
+        from: Dialect,
+        /// Serve Prometheus metrics at http://ADDR/metrics.
+        #[arg(long)]
+        metrics_addr: Option<String>,
     },
     /// Load and validate a config; print a one-line summary or the error.
     Check {
@@ -69,7 +75,20 @@ fn main() -> ExitCode {
             }
         },
         Command::Ship { config } => (config, "ship"),
-        Command::Process { config } => (config, "process"),
+        Command::Process { config, from, metrics_addr } => {
+            let process = match load(config, *from).map(|c| c.process) {
+                Ok(Some(p)) => p,
+                Ok(None) => {
+                    eprintln!("{}: no `process` section", config.display());
+                    return ExitCode::FAILURE;
+                }
+                Err(message) => {
+                    eprintln!("{message}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            return run_process(process, metrics_addr.clone());
+        }
     };
     let loaded = match PipelineConfig::load(config) {
         Ok(loaded) => loaded,
@@ -85,4 +104,68 @@ fn main() -> ExitCode {
     }
     eprintln!("strom-pipeline {role}: the config is valid, but running is not implemented in this build yet");
     ExitCode::from(2)
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// A watch that turns true on SIGTERM or SIGINT.
+fn stop_on_signals() -> std::io::Result<tokio::sync::watch::Receiver<bool>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("stopping: finishing the batch in hand");
+        let _ = tx.send(true);
+    });
+    Ok(rx)
+}
+
+fn run_process(process: strom_pipeline::config::ProcessConfig, metrics_addr: Option<String>) -> ExitCode {
+    use std::sync::Arc;
+    use strom_pipeline::process::metrics::{serve, ProcessMetrics};
+    init_logs();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("strom-pipeline process: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let metrics = Arc::new(ProcessMetrics::default());
+        if let Some(addr) = metrics_addr {
+            match tokio::net::TcpListener::bind(&addr).await {
+                Ok(l) => {
+                    let m = metrics.clone();
+                    tokio::spawn(serve(l, Arc::new(move || m.render())));
+                }
+                Err(e) => {
+                    eprintln!("strom-pipeline process: cannot listen on {addr} for metrics: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        let stop = match stop_on_signals() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("strom-pipeline process: cannot handle signals: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match strom_pipeline::process::run::run(process, metrics, stop).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("strom-pipeline process: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }

@@ -16,8 +16,10 @@ Serves:
                          {"field": "message", "value": "bad", "status": 400, "count": -1}: items whose
                          source has that (dotted) field value are rejected with that status (count -1:
                          for ever; otherwise that many items);
+  POST /_standin/delay   {"ms": 300}: bulk requests are stored at once but answered that much later;
   POST /_standin/reset   forget documents and failure scripts;
   GET  /_standin/docs?index=NAME   {"docs": [...]} stored sources (all indices without `index`);
+  GET  /_standin/indices           {"indices": {name: document count}};
   GET  /_standin/requests          {"bulk_requests": N}.
 - Basic auth on every non-control path when --user/--password are given (401 otherwise).
 """
@@ -54,6 +56,7 @@ class State:
         self.whole_failures = []  # [{"status", "count"}]
         self.item_failures = []  # [{"field", "value", "status", "count"}]
         self.bulk_requests = 0
+        self.delay_ms = 0
         self.seq_no = 0
 
 
@@ -107,6 +110,9 @@ class Handler(BaseHTTPRequestHandler):
                 names = [index] if index else sorted(self.state.indices)
                 docs = [self.state.indices.get(n, {})[i] for n in names for i in self.state.order.get(n, [])]
             return self.reply(200, {"docs": docs})
+        if url.path == "/_standin/indices":
+            with self.state.lock:
+                return self.reply(200, {"indices": {n: len(d) for n, d in self.state.indices.items()}})
         if url.path == "/_standin/requests":
             with self.state.lock:
                 return self.reply(200, {"bulk_requests": self.state.bulk_requests})
@@ -123,9 +129,11 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         url = urlparse(self.path)
         body = self.read_body()
-        if url.path in ("/_standin/fail", "/_standin/reset"):
+        if url.path in ("/_standin/fail", "/_standin/reset", "/_standin/delay"):
             with self.state.lock:
-                if url.path.endswith("reset"):
+                if url.path.endswith("delay"):
+                    self.state.delay_ms = int(json.loads(body or b"{}").get("ms", 0))
+                elif url.path.endswith("reset"):
                     self.state.reset()
                 else:
                     script = json.loads(body or b"{}")
@@ -166,6 +174,8 @@ class Handler(BaseHTTPRequestHandler):
                     return self.reply(400, {"error": {"type": "illegal_argument_exception", "reason": f"unsupported action [{action}]"}, "status": 400})
                 items.append({action: self.store(action, meta.get("_index") or default_index, meta.get("_id"), source)})
         errors = any("error" in next(iter(item.values())) for item in items)
+        # stored, answered late: the window in which a client dying loses the answer
+        time.sleep(self.state.delay_ms / 1000.0)
         took = int((time.monotonic() - started) * 1000)
         self.reply(200, {"took": took, "errors": errors, "items": items})
 

@@ -208,6 +208,20 @@ pub struct EsOutput {
     pub action: BulkAction,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document_id: Option<String>,
+    /// Retries of 429/5xx answers wait this long at first, doubling up to `retry_max_interval`
+    /// (Logstash's options of the same names; 2s and 64s by default).
+    #[serde(default = "default_retry_initial")]
+    pub retry_initial_interval: super::Duration,
+    #[serde(default = "default_retry_max")]
+    pub retry_max_interval: super::Duration,
+}
+
+fn default_retry_initial() -> super::Duration {
+    super::Duration::from_secs(2)
+}
+
+fn default_retry_max() -> super::Duration {
+    super::Duration::from_secs(64)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

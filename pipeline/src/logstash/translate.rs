@@ -234,6 +234,8 @@ fn output(plugin: &Plugin) -> Result<Output, Problem> {
                 tls: ca.map(|ca| TlsConfig { ca: ca.into() }),
                 action,
                 document_id: a.string("document_id")?,
+                retry_initial_interval: seconds(&mut a, "retry_initial_interval", 2)?,
+                retry_max_interval: seconds(&mut a, "retry_max_interval", 64)?,
             })
         }
         "kafka" => Output::Kafka(KafkaSinkOutput {
@@ -265,4 +267,9 @@ fn line_codec(a: &mut Attrs, default: LineCodec) -> Result<LineCodec, Problem> {
             other => Err(Problem::unsupported(format!("codec `{other}`"), attr.pos)),
         },
     }
+}
+
+/// A whole number of seconds (Logstash's interval options) as a duration.
+fn seconds(a: &mut Attrs, name: &str, default: u64) -> Result<crate::config::Duration, Problem> {
+    Ok(crate::config::Duration::from_secs(a.number(name)?.unwrap_or(default)))
 }
