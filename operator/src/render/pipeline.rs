@@ -1,12 +1,12 @@
 //! LogPipeline → the shipper's and the processor's configs (ConfigMaps), a DaemonSet of shippers
 //! reading the nodes' log files (hostPath, read-only), a Deployment of processors, and the Topic
-//! between them. The binary (`strom-pipeline ship|process <config>`) comes with issue 9; the
-//! config files below are its input format, Filebeat's and Logstash's settings in one place.
+//! between them. The config files are strom-pipeline's own YAML (`ship` and `process` sections),
+//! read back by its config loader in the tests.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, Deployment, DeploymentSpec};
-use k8s_openapi::api::core::v1::{ConfigMap, ConfigMapVolumeSource, Container, EnvVar, EnvVarSource, HostPathVolumeSource, PodSpec, PodTemplateSpec, SecretKeySelector, Volume, VolumeMount};
+use k8s_openapi::api::core::v1::{ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource, HostPathVolumeSource, ObjectFieldSelector, PodSpec, PodTemplateSpec, SecretVolumeSource, SecurityContext, Volume, VolumeMount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde_json::json;
 
@@ -16,6 +16,8 @@ use crate::crd::topic::{Topic, TopicSpec};
 
 pub const SHIPPER_FILE: &str = "shipper.yml";
 pub const PROCESSOR_FILE: &str = "processor.yml";
+/// The processor's Prometheus metrics port (Logstash's API port).
+pub const METRICS_PORT: i32 = 9600;
 
 #[derive(Debug, Clone)]
 pub struct RenderedPipeline {
@@ -27,29 +29,81 @@ pub struct RenderedPipeline {
     pub processor: Deployment,
 }
 
-/// The shipper's config: inputs as Filebeat's (paths, tags, fields, multiline) and the Kafka
-/// output (the cluster's bootstrap servers, the pipeline's topic).
+/// Where a sink's credentials Secret is mounted in the processor pods.
+pub fn secret_dir(secret: &str) -> String {
+    format!("/etc/strom/secrets/{secret}")
+}
+
+/// Where the shipper keeps its registry of read offsets (a hostPath on the node).
+pub const SHIPPER_STATE: &str = "/var/lib/strom-shipper";
+
+/// The shipper's config (strom-pipeline's `ship` section): one input per source (Filebeat's
+/// paths, tags, fields, multiline with `negate: true, match: after`), the pipeline's topic on
+/// the cluster, every in-sync replica acknowledging.
 pub fn shipper_config(spec: &LogPipelineSpec, bootstrap: &str) -> String {
     let inputs: Vec<_> = spec
         .sources
         .iter()
-        .map(|s| json!({"name": s.name, "paths": s.paths, "tags": s.tags, "fields": s.fields, "multiline_pattern": s.multiline_pattern}))
+        .map(|s| {
+            let mut i = json!({"id": s.name, "paths": s.paths, "tags": s.tags, "fields": s.fields});
+            if let Some(p) = &s.multiline_pattern {
+                i["multiline"] = json!({"pattern": p, "negate": true, "match": "after"});
+            }
+            i
+        })
         .collect();
-    let cfg = json!({"inputs": inputs, "output": {"kafka": {"bootstrap_servers": bootstrap, "topic": spec.topic.name, "acks": "all"}}});
-    serde_yaml::to_string(&cfg).expect("yaml")
+    let brokers: Vec<&str> = bootstrap.split(',').collect();
+    let cfg = json!({"ship": {
+        "inputs": inputs,
+        "output": {"kafka": {"brokers": brokers, "topic": spec.topic.name, "acks": "all"}},
+        "registry": format!("{SHIPPER_STATE}/registry.json"),
+    }});
+    format!("# strom-pipeline ship config, rendered by strom-operator\n{}", serde_yaml::to_string(&cfg).expect("a JSON value serializes"))
 }
 
-/// The processor's config: the Kafka input (consumer group, codec, offset reset), parsing, and
-/// one Elasticsearch output per sink, routed by tag.
+/// The filters of a processor's `parse` setting: `nginx` parses access lines (tag `access`) and
+/// error lines (tag `error`) as the seed's two inputs are tagged; `nginx-combined` and
+/// `nginx-error` parse every event one way; `none` parses nothing (events keep Filebeat's fields).
+pub fn parse_filters(parse: &str) -> serde_json::Value {
+    let access = json!([{"nginx_combined": {}}, {"date": {"field": "timestamp", "formats": ["dd/MMM/yyyy:HH:mm:ss Z"]}}]);
+    let error = json!([{"nginx_error": {}}, {"date": {"field": "timestamp", "formats": ["yyyy/MM/dd HH:mm:ss"]}}]);
+    match parse {
+        "nginx" => json!([{"branches": [{"when": "\"access\" in [tags]", "filters": access}, {"when": "\"error\" in [tags]", "filters": error}]}]),
+        "nginx-combined" => access,
+        "nginx-error" => error,
+        _ => json!([]),
+    }
+}
+
+/// The processor's config (strom-pipeline's `process` section): the Kafka input (consumer group,
+/// codec, offset reset), the parsing, one Elasticsearch output per sink (routed by tag; the
+/// credentials read from the mounted Secret, never written here), and a dead-letter topic.
 pub fn processor_config(spec: &LogPipelineSpec, bootstrap: &str) -> String {
     let p = &spec.processor;
-    let outputs: Vec<_> = spec.sinks.iter().map(|s| json!({"elasticsearch": {"hosts": s.hosts, "index": s.index, "when_tag": s.when_tag, "credentials_from_env": s.credentials_secret.is_some()}})).collect();
-    let cfg = json!({
-        "input": {"kafka": {"bootstrap_servers": bootstrap, "topics": [spec.topic.name], "group_id": p.consumer_group, "auto_offset_reset": p.auto_offset_reset, "codec": p.codec}},
-        "filter": {"parse": p.parse},
+    let brokers: Vec<&str> = bootstrap.split(',').collect();
+    let outputs: Vec<_> = spec
+        .sinks
+        .iter()
+        .map(|s| {
+            let mut es = json!({"hosts": s.hosts, "index": s.index});
+            if let Some(secret) = &s.credentials_secret {
+                es["user_file"] = json!(format!("{}/username", secret_dir(secret)));
+                es["password_file"] = json!(format!("{}/password", secret_dir(secret)));
+            }
+            let mut o = json!({"elasticsearch": es});
+            if let Some(tag) = &s.when_tag {
+                o["when"] = json!(format!("{:?} in [tags]", tag));
+            }
+            o
+        })
+        .collect();
+    let cfg = json!({"process": {
+        "input": {"kafka": {"brokers": brokers, "topics": [spec.topic.name], "group_id": p.consumer_group, "auto_offset_reset": p.auto_offset_reset, "codec": p.codec}},
+        "filters": parse_filters(&p.parse),
         "outputs": outputs,
-    });
-    serde_yaml::to_string(&cfg).expect("yaml")
+        "dead_letter": {"topic": format!("{}-dead-letter", spec.topic.name)},
+    }});
+    format!("# strom-pipeline process config, rendered by strom-operator\n{}", serde_yaml::to_string(&cfg).expect("a JSON value serializes"))
 }
 
 /// Host directories the DaemonSet mounts: the directory of every path (a glob's fixed prefix).
@@ -89,8 +143,18 @@ pub fn render(owner: &Owner, spec: &LogPipelineSpec, bootstrap: &str) -> Rendere
         }
         // The shipper's read positions survive restarts on the node.
         volumes.push(Volume { name: "state".into(), host_path: Some(HostPathVolumeSource { path: format!("/var/lib/strom/{}/{name}", owner.namespace), type_: Some("DirectoryOrCreate".into()) }), ..Default::default() });
-        mounts.push(VolumeMount { name: "state".into(), mount_path: "/var/lib/strom-shipper".into(), ..Default::default() });
-        let c = Container { name: "shipper".into(), image: Some(image.clone()), command: Some(vec!["strom-pipeline".into(), "ship".into(), format!("{CONFIG_DIR}/{SHIPPER_FILE}")]), volume_mounts: Some(mounts), ..Default::default() };
+        mounts.push(VolumeMount { name: "state".into(), mount_path: SHIPPER_STATE.into(), ..Default::default() });
+        let c = Container {
+            name: "shipper".into(),
+            image: Some(image.clone()),
+            command: Some(vec!["strom-pipeline".into(), "ship".into(), "--config".into(), format!("{CONFIG_DIR}/{SHIPPER_FILE}")]),
+            volume_mounts: Some(mounts),
+            // Events carry the node's name as host.name, as Filebeat's on a node does.
+            env: Some(vec![EnvVar { name: "NODE_NAME".into(), value_from: Some(EnvVarSource { field_ref: Some(ObjectFieldSelector { field_path: "spec.nodeName".into(), ..Default::default() }), ..Default::default() }), ..Default::default() }]),
+            // The registry on the node belongs to root-owned hostPath directories.
+            security_context: Some(SecurityContext { run_as_user: Some(0), read_only_root_filesystem: Some(true), ..Default::default() }),
+            ..Default::default()
+        };
         DaemonSet {
             metadata: owner.meta(format!("{name}-shipper"), &sl),
             spec: Some(DaemonSetSpec { selector: LabelSelector { match_labels: Some(sl.clone()), ..Default::default() }, template: template(&sl, &shash, c, volumes), ..Default::default() }),
@@ -102,19 +166,21 @@ pub fn render(owner: &Owner, spec: &LogPipelineSpec, bootstrap: &str) -> Rendere
     let pfiles: BTreeMap<String, String> = [(PROCESSOR_FILE.to_string(), processor_config(spec, bootstrap))].into();
     let phash = config_hash(&pfiles);
     let processor_config = ConfigMap { metadata: owner.meta(format!("{name}-processor"), &pl), data: Some(pfiles), ..Default::default() };
-    let mut env = Vec::new();
-    if let Some(secret) = spec.sinks.iter().find_map(|s| s.credentials_secret.clone()) {
-        for (var, key) in [("ES_USERNAME", "username"), ("ES_PASSWORD", "password")] {
-            env.push(EnvVar { name: var.into(), value_from: Some(EnvVarSource { secret_key_ref: Some(SecretKeySelector { name: secret.clone(), key: key.into(), optional: Some(false) }), ..Default::default() }), ..Default::default() });
-        }
+    // Each sink's credentials Secret, mounted read-only; the config names the files.
+    let secrets: BTreeSet<String> = spec.sinks.iter().filter_map(|s| s.credentials_secret.clone()).collect();
+    let mut volumes = vec![config_volume(&format!("{name}-processor"))];
+    let mut mounts = vec![config_mount()];
+    for (i, secret) in secrets.iter().enumerate() {
+        volumes.push(Volume { name: format!("es-credentials-{i}"), secret: Some(SecretVolumeSource { secret_name: Some(secret.clone()), ..Default::default() }), ..Default::default() });
+        mounts.push(VolumeMount { name: format!("es-credentials-{i}"), mount_path: secret_dir(secret), read_only: Some(true), ..Default::default() });
     }
     let c = Container {
         name: "processor".into(),
         image: Some(image),
-        command: Some(vec!["strom-pipeline".into(), "process".into(), format!("{CONFIG_DIR}/{PROCESSOR_FILE}")]),
-        env: (!env.is_empty()).then_some(env),
+        command: Some(vec!["strom-pipeline".into(), "process".into(), "--config".into(), format!("{CONFIG_DIR}/{PROCESSOR_FILE}"), "--metrics-addr".into(), format!("0.0.0.0:{METRICS_PORT}")]),
+        ports: Some(vec![ContainerPort { name: Some("metrics".into()), container_port: METRICS_PORT, ..Default::default() }]),
         resources: spec.processor.pod.resources.clone(),
-        volume_mounts: Some(vec![config_mount()]),
+        volume_mounts: Some(mounts),
         ..Default::default()
     };
     let processor = Deployment {
@@ -122,7 +188,7 @@ pub fn render(owner: &Owner, spec: &LogPipelineSpec, bootstrap: &str) -> Rendere
         spec: Some(DeploymentSpec {
             replicas: Some(spec.processor.replicas),
             selector: LabelSelector { match_labels: Some(pl.clone()), ..Default::default() },
-            template: template(&pl, &phash, c, vec![config_volume(&format!("{name}-processor"))]),
+            template: template(&pl, &phash, c, volumes),
             ..Default::default()
         }),
         ..Default::default()
@@ -166,24 +232,42 @@ mod tests {
         let r = render(&owner, &seed(), "kafka-bootstrap.logs.svc.cluster.local:9092");
         assert_eq!(r.topic.spec.topic_name.as_deref(), Some("nginx"));
         assert_eq!((r.topic.spec.partitions, r.topic.spec.replication_factor), (3, 1));
-        let ship: serde_yaml::Value = serde_yaml::from_str(&r.shipper_config.data.as_ref().unwrap()[SHIPPER_FILE]).unwrap();
-        assert_eq!(ship["inputs"][0]["tags"][0], "access");
-        assert_eq!(ship["output"]["kafka"]["topic"], "nginx");
-        let proc_: serde_yaml::Value = serde_yaml::from_str(&r.processor_config.data.as_ref().unwrap()[PROCESSOR_FILE]).unwrap();
-        assert_eq!(proc_["input"]["kafka"]["group_id"], "logstash");
-        assert_eq!(proc_["outputs"][0]["elasticsearch"]["index"], "nginx_access-%{+YYYY.MM.dd}");
-        assert_eq!(proc_["outputs"][1]["elasticsearch"]["when_tag"], "error");
+        // strom-pipeline reads what is rendered for it, and validates it
+        let ship = strom_pipeline::config::PipelineConfig::from_yaml(&r.shipper_config.data.as_ref().unwrap()[SHIPPER_FILE], "shipper.yml").expect("strom-pipeline reads the shipper config");
+        ship.validate().expect("valid");
+        let ship = ship.ship.unwrap();
+        assert_eq!(ship.inputs[0].tags, ["access"]);
+        assert_eq!(ship.output.kafka.topic, "nginx");
+        assert_eq!(ship.output.kafka.brokers, ["kafka-bootstrap.logs.svc.cluster.local:9092"]);
+        let process = strom_pipeline::config::PipelineConfig::from_yaml(&r.processor_config.data.as_ref().unwrap()[PROCESSOR_FILE], "processor.yml").expect("strom-pipeline reads the processor config");
+        process.validate().expect("valid");
+        let process = process.process.unwrap();
+        assert_eq!(process.input.kafka.group_id, "logstash");
+        assert_eq!(process.filters.len(), 2, "nginx-combined: the parser and the date");
+        let es = |i: usize| match &process.outputs[i].output {
+            strom_pipeline::config::Output::Elasticsearch(es) => es.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(es(0).index, "nginx_access-%{+YYYY.MM.dd}");
+        assert_eq!(es(0).password_file.as_deref(), Some(std::path::Path::new("/etc/strom/secrets/es-creds/password")));
+        assert_eq!(es(1).user_file, None);
+        // routed by tag as the seed's `if "error" in [tags]`
+        let mut ev = strom_pipeline::event::Event::new();
+        ev.add_tag("error");
+        let routed = strom_pipeline::route::outputs(&process.outputs, &ev);
+        assert_eq!(routed.len(), 1);
+        assert!(matches!(&routed[0].output, strom_pipeline::config::Output::Elasticsearch(e) if e.index.starts_with("nginx_error")));
         // the nodes' log directories, read-only; a glob is mounted from its fixed prefix
         let ds = r.shipper.unwrap();
         let pod = ds.spec.unwrap().template.spec.unwrap();
         let mounts: Vec<(String, Option<bool>)> = pod.containers[0].volume_mounts.clone().unwrap().into_iter().map(|m| (m.mount_path, m.read_only)).collect();
         assert!(mounts.contains(&("/var/log/nginx".into(), Some(true))), "{mounts:?}");
         assert!(mounts.contains(&("/srv/apps".into(), Some(true))), "{mounts:?}");
-        // credentials from the Secret, never in the ConfigMap
+        // credentials from the Secret (mounted), never in the ConfigMap
         let dep = r.processor.spec.unwrap();
-        let env = dep.template.spec.unwrap().containers[0].env.clone().unwrap();
-        assert_eq!(env.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["ES_USERNAME", "ES_PASSWORD"]);
-        assert!(!r.processor_config.data.unwrap()[PROCESSOR_FILE].contains("password"));
+        let pod = dep.template.spec.unwrap();
+        assert!(pod.volumes.as_ref().unwrap().iter().any(|v| v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some("es-creds")));
+        assert!(pod.containers[0].volume_mounts.as_ref().unwrap().iter().any(|m| m.mount_path == "/etc/strom/secrets/es-creds" && m.read_only == Some(true)));
         assert_eq!(dep.replicas, Some(1));
     }
 

@@ -202,6 +202,9 @@ pub struct EsOutput {
     /// A file holding the password (a mounted Secret), instead of `password`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
+    /// A file holding the user name (a mounted Secret's `username`), instead of `user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_file: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
     #[serde(default)]

@@ -60,7 +60,7 @@ fn validation_names_the_key_path() {
         ("nginx_access-%{+YYYY.MM.dd}", "nginx_access-%{+YYYY.MM.dd", "`process.outputs[0].elasticsearch.index`: failed to parse format"),
         ("timezone: \"+08:00\"", "timezone: Mars/Base", "`process.filters[0].branches[1].filters[1].date.timezone`"),
         ("password_file: /etc/strom/es-password", "password: x\n        password_file: /p", "give either password or password_file"),
-        ("        user: elastic\n", "", "`process.outputs[1].elasticsearch.user`: user and a password"),
+        ("        user: elastic\n", "", "`process.outputs[1].elasticsearch.user`: user (or user_file) and a password"),
         ("- when: '\"access\" in [tags]'\n          filters", "- filters", "`process.filters[0].branches[0].when`: only the last arm"),
         ("[\"dd/MMM/yyyy:HH:mm:ss Z\"]", "[\"dd/MMM/yyyy:HH:mm:ss qq\"]", "`process.filters[0].branches[0].filters[1].date.formats[0]`"),
     ];

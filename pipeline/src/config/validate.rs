@@ -195,11 +195,15 @@ fn output(at: &str, output: &Output) -> Check {
                 ));
             }
             let has_secret = es.password.is_some() || es.password_file.is_some();
-            if es.user.is_some() != has_secret {
+            let has_user = es.user.is_some() || es.user_file.is_some();
+            if has_user != has_secret {
                 return Err(Invalid::new(
                     format!("{at}.elasticsearch.user"),
-                    "user and a password (or password_file) go together",
+                    "user (or user_file) and a password (or password_file) go together",
                 ));
+            }
+            if es.user.is_some() && es.user_file.is_some() {
+                return Err(Invalid::new(format!("{at}.elasticsearch.user_file"), "give user or user_file, not both"));
             }
             if let Some(id) = &es.document_id {
                 template(&format!("{at}.elasticsearch.document_id"), id)?;

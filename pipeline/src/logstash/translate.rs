@@ -231,6 +231,7 @@ fn output(plugin: &Plugin) -> Result<Output, Problem> {
                 user: a.string("user")?,
                 password: a.string("password")?,
                 password_file: None,
+                user_file: None,
                 tls: ca.map(|ca| TlsConfig { ca: ca.into() }),
                 action,
                 document_id: a.string("document_id")?,

@@ -13,7 +13,7 @@ use crate::config::EsOutput;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EsError {
-    #[error("failed to read the Elasticsearch password file {path}: {reason}")]
+    #[error("failed to read the Elasticsearch credentials file {path}: {reason}")]
     Password { path: String, reason: String },
     #[error("failed to read the Elasticsearch CA {path}: {reason}")]
     Ca { path: String, reason: String },
@@ -56,7 +56,12 @@ impl EsSink {
             (None, Some(f)) => Some(std::fs::read_to_string(f).map_err(|e| EsError::Password { path: f.display().to_string(), reason: e.to_string() })?.trim_end().to_string()),
             (None, None) => None,
         };
-        let auth = c.user.as_ref().map(|u| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{}", password.unwrap_or_default()))));
+        let user = match (&c.user, &c.user_file) {
+            (Some(u), _) => Some(u.clone()),
+            (None, Some(f)) => Some(std::fs::read_to_string(f).map_err(|e| EsError::Password { path: f.display().to_string(), reason: e.to_string() })?.trim_end().to_string()),
+            (None, None) => None,
+        };
+        let auth = user.as_ref().map(|u| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{}", password.unwrap_or_default()))));
         let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(60));
         if let Some(tls) = &c.tls {
             let pem = std::fs::read(&tls.ca).map_err(|e| EsError::Ca { path: tls.ca.display().to_string(), reason: e.to_string() })?;
