@@ -15,5 +15,8 @@ pub mod joda;
 pub mod logstash;
 pub mod multiline;
 pub mod parse;
+pub mod registry;
 pub mod route;
 pub mod scan;
+pub mod ship;
+pub mod tail;

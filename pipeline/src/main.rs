@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use strom_pipeline::config::PipelineConfig;
+use strom_pipeline::ship::metrics::ShipMetrics;
+use strom_pipeline::ship::Tuning;
 use strom_pipeline::{filebeat, logstash};
 
 #[derive(Parser)]
@@ -20,6 +22,9 @@ enum Command {
     Ship {
         #[arg(long)]
         config: PathBuf,
+        /// Serve Prometheus metrics at `http://HOST:PORT/metrics`.
+        #[arg(long, value_name = "HOST:PORT")]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// Read Kafka, filter, write outputs (the `process` section).
     Process {
@@ -55,6 +60,71 @@ fn load(path: &std::path::Path, from: Dialect) -> Result<PipelineConfig, String>
     }
 }
 
+/// `ship`: tail files into Kafka until SIGTERM or SIGINT; exit 0 after a clean stop.
+fn ship(path: &std::path::Path, metrics_addr: Option<std::net::SocketAddr>) -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    let config = match PipelineConfig::load(path) {
+        Ok(PipelineConfig { ship: Some(ship), .. }) => ship,
+        Ok(_) => {
+            eprintln!("{}: no `ship` section", path.display());
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("failed to start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let metrics = std::sync::Arc::new(ShipMetrics::default());
+        if let Some(addr) = metrics_addr {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(listener) => {
+                    tokio::spawn(strom_pipeline::ship::metrics::serve(listener, metrics.clone()));
+                }
+                Err(e) => {
+                    eprintln!("failed to listen for metrics on {addr}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        match strom_pipeline::ship::run(config, Tuning::default(), metrics, stop_signal()).await {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("strom-pipeline ship: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Completes at the first SIGTERM or SIGINT.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (config, role) = match &cli.command {
@@ -68,7 +138,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
-        Command::Ship { config } => (config, "ship"),
+        Command::Ship { config, metrics_addr } => return ship(config, *metrics_addr),
         Command::Process { config } => (config, "process"),
     };
     let loaded = match PipelineConfig::load(config) {
