@@ -10,7 +10,7 @@ pub mod metrics;
 pub mod producer;
 pub mod record;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -65,7 +65,8 @@ impl Default for Tuning {
 /// What every task of the role shares.
 pub struct Shared {
     registry: Arc<Mutex<Registry>>,
-    active: Mutex<HashSet<String>>,
+    /// Files with a reader: key → (path it was opened under, whether it was seen renamed).
+    active: Mutex<HashMap<String, (PathBuf, bool)>>,
     pub metrics: Arc<ShipMetrics>,
     pub shipper: Shipper,
     pub output: Output,
@@ -79,16 +80,28 @@ impl Shared {
         self.registry.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn active(&self) -> MutexGuard<'_, HashSet<String>> {
+    fn active(&self) -> MutexGuard<'_, HashMap<String, (PathBuf, bool)>> {
         self.active.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn is_active(&self, key: &str) -> bool {
-        self.active().contains(key)
+        self.active().contains_key(key)
     }
 
-    pub fn active_insert(&self, key: &str) {
-        self.active().insert(key.to_string());
+    /// Whether a reader still holds `path` for the file it opened there (not yet seen renamed): a new
+    /// file at that path waits, so that the old one is read to its end first.
+    pub fn path_held(&self, path: &std::path::Path) -> bool {
+        self.active().values().any(|(p, renamed)| p == path && !renamed)
+    }
+
+    pub fn active_insert(&self, key: &str, path: PathBuf) {
+        self.active().insert(key.to_string(), (path, false));
+    }
+
+    pub fn active_renamed(&self, key: &str) {
+        if let Some(entry) = self.active().get_mut(key) {
+            entry.1 = true;
+        }
     }
 
     pub fn active_remove(&self, key: &str) {
@@ -96,7 +109,7 @@ impl Shared {
     }
 
     pub fn active_keys(&self) -> HashSet<String> {
-        self.active().clone()
+        self.active().keys().cloned().collect()
     }
 }
 
@@ -131,7 +144,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
         registry: registry.clone(),
-        active: Mutex::new(HashSet::new()),
+        active: Mutex::new(HashMap::new()),
         metrics,
         shipper: shipper.clone(),
         output: Output::new(config.output.kafka.clone()),

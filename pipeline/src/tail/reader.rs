@@ -127,6 +127,7 @@ impl Reader {
                 AtEnd::Renamed if !self.renamed => {
                     tracing::info!(path = %self.path, "file renamed (rotated); reading it to the end, the new file is scanned");
                     self.renamed = true;
+                    self.shared.active_renamed(&self.key);
                     self.rescan.notify_one();
                 }
                 AtEnd::Renamed | AtEnd::Wait => {}

@@ -82,7 +82,7 @@ async fn scan(shared: &Arc<Shared>, input: &Arc<Input>, rescan: &Arc<Notify>, re
     for c in found {
         let key = registry::key(&input_id, c.id);
         seen.insert(key.clone());
-        if shared.is_active(&key) {
+        if shared.is_active(&key) || shared.path_held(&c.path) {
             continue;
         }
         let (remembered, busy) = {
@@ -123,7 +123,7 @@ async fn scan(shared: &Arc<Shared>, input: &Arc<Input>, rescan: &Arc<Notify>, re
             offset: start.offset(),
         };
         shared.registry().open(&key, entry);
-        shared.active_insert(&key);
+        shared.active_insert(&key, c.path.clone());
         let open = OpenFile {
             key,
             path: c.path,
