@@ -171,9 +171,9 @@ pub async fn run(
     Ok(Summary { unacknowledged })
 }
 
-async fn persist(registry: &Arc<Mutex<Registry>>, path: &PathBuf) -> Result<(), ShipError> {
+async fn persist(registry: &Arc<Mutex<Registry>>, path: &std::path::Path) -> Result<(), ShipError> {
     let snapshot = registry.lock().unwrap_or_else(|e| e.into_inner()).to_file();
-    let path = path.clone();
+    let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || store::save(&path, &snapshot)).await??;
     Ok(())
 }

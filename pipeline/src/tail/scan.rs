@@ -62,7 +62,7 @@ fn candidates(patterns: &[String]) -> Vec<Candidate> {
 }
 
 /// Blocking: opens `path`, checks it is still `id`, and reads its fingerprint when asked.
-fn open(path: &PathBuf, id: FileId, with_fingerprint: bool) -> io::Result<Option<(std::fs::File, u64, Option<u64>)>> {
+fn open(path: &std::path::Path, id: FileId, with_fingerprint: bool) -> io::Result<Option<(std::fs::File, u64, Option<u64>)>> {
     let file = std::fs::File::open(path)?;
     let m = file.metadata()?;
     if (FileId { dev: m.dev(), inode: m.ino() }) != id {

@@ -189,3 +189,14 @@ pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bo
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The high watermark of partition 0 of `topic` (how many records it holds, from offset 0).
+pub async fn high_watermark(bootstrap: &str, topic: &str) -> i64 {
+    let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &bootstrap).set("group.id", "ship-test-wm").create().unwrap();
+        consumer.fetch_watermarks(&topic, 0, Duration::from_secs(10)).map(|(_, high)| high).unwrap_or(0)
+    })
+    .await
+    .unwrap()
+}
