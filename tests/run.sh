@@ -19,7 +19,7 @@ cargo test --workspace --quiet
 export STROM_BIN_DIR="$ROOT/target/debug"
 
 if [ -d tests/pipeline ]; then
-  phase "pipeline: the Elasticsearch stand-in's _bulk contract"
+  phase "pipeline: the Elasticsearch stand-in's _bulk contract; strom-pipeline ship read back by kcat"
   python3 -m pytest -q -p no:cacheprovider tests/pipeline
 fi
 
