@@ -65,6 +65,30 @@ async fn rename_and_create_rotation_reads_the_old_file_to_its_end_then_the_new_o
     shipping.stop().await;
 }
 
+/// Between the rename and the create the path names nothing, and the writer may still append to the
+/// renamed file: those lines are read too (the file is renamed, not deleted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn late_writes_to_a_renamed_file_are_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bootstrap, _, _broker) = stack(dir.path(), None).await;
+    let log = dir.path().join("app.log");
+    let rotated = dir.path().join("app.log.1");
+    append_lines(&log, 0..100);
+    let shipping = Shipping::start(&config_yaml(dir.path(), &[path_str(&log)], &bootstrap, "logs", ""), tuning());
+    assert_eq!(consume(&bootstrap, "logs", 100, Duration::from_secs(60)).await.len(), 100);
+    std::fs::rename(&log, &rotated).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    append_lines(&rotated, 100..150);
+    append_lines(&log, 150..200);
+    let got = numbers(&consume(&bootstrap, "logs", 200, Duration::from_secs(60)).await);
+    let old: Vec<usize> = got.iter().copied().filter(|n| *n < 150).collect();
+    let new: Vec<usize> = got.iter().copied().filter(|n| *n >= 150).collect();
+    assert_eq!(old, (0..150).collect::<Vec<_>>());
+    assert_eq!(new, (150..200).collect::<Vec<_>>());
+    assert_eq!(shipping.metrics.files_open.get(), 2, "the renamed file stays open until inactive");
+    shipping.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn copytruncate_restarts_the_file_at_zero() {
     let dir = tempfile::tempdir().unwrap();

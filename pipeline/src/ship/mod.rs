@@ -157,8 +157,15 @@ pub async fn run(
     stop.await;
     tracing::info!("stopping: no more reading; waiting for deliveries in flight");
     let _ = stop_tx.send(true);
-    for s in scanners {
-        let _ = s.await;
+    // Readers stop at their next read or wait; one stuck (a hung file system) does not hold the exit.
+    let stopped = tokio::time::timeout(tuning.drain_timeout, async {
+        for s in scanners {
+            let _ = s.await;
+        }
+    })
+    .await;
+    if stopped.is_err() {
+        tracing::warn!("some readers did not stop in time; their files are read again from the registry");
     }
     let drained = shipper.drain(tuning.drain_timeout).await;
     let unacknowledged = shipper.in_flight();

@@ -94,23 +94,26 @@ pub enum AtEnd {
     Wait,
     /// The open file is now shorter than what was read (copytruncate, `> file`): read again from 0.
     Truncated,
-    /// The path names another file now (rename-and-create rotation): the open file is read to its end
-    /// and kept until inactive, the new one is the scanner's.
+    /// The open file has another name now (rename-and-create rotation): it is read to its end and
+    /// kept until inactive; whatever comes to the path is the scanner's.
     Renamed,
-    /// The path is gone: the file was read to its end; close it.
+    /// The open file was deleted and was read to its end: close it.
     Removed,
 }
 
 /// `open` is the identity of the open file, `read_to` how far it was read, `open_size` its size now
-/// (fstat), `at_path` the identity of whatever the path names now (`None` when nothing).
-pub fn at_end(open: FileId, read_to: u64, open_size: u64, at_path: Option<FileId>) -> AtEnd {
+/// and `linked` whether it still has a name (fstat: size, link count > 0), `at_path` the identity of
+/// whatever the path names now (`None` when nothing). A file with no name at its path but still
+/// linked was renamed (the moment between rename and create of a rotation): it is kept, since its
+/// writer may still append to it.
+pub fn at_end(open: FileId, read_to: u64, open_size: u64, linked: bool, at_path: Option<FileId>) -> AtEnd {
     if open_size < read_to {
         return AtEnd::Truncated;
     }
     match at_path {
-        None => AtEnd::Removed,
-        Some(id) if id != open => AtEnd::Renamed,
-        Some(_) => AtEnd::Wait,
+        Some(id) if id == open => AtEnd::Wait,
+        _ if !linked => AtEnd::Removed,
+        _ => AtEnd::Renamed,
     }
 }
 
@@ -157,11 +160,13 @@ mod tests {
 
     #[test]
     fn at_end_tells_truncation_rename_and_removal() {
-        assert_eq!(at_end(A, 100, 100, Some(A)), AtEnd::Wait);
-        assert_eq!(at_end(A, 100, 150, Some(A)), AtEnd::Wait);
-        assert_eq!(at_end(A, 100, 20, Some(A)), AtEnd::Truncated);
-        assert_eq!(at_end(A, 100, 100, Some(B)), AtEnd::Renamed);
-        assert_eq!(at_end(A, 100, 100, None), AtEnd::Removed);
-        assert_eq!(at_end(A, 100, 0, None), AtEnd::Truncated, "truncation first: the bytes are gone");
+        assert_eq!(at_end(A, 100, 100, true, Some(A)), AtEnd::Wait);
+        assert_eq!(at_end(A, 100, 150, true, Some(A)), AtEnd::Wait);
+        assert_eq!(at_end(A, 100, 20, true, Some(A)), AtEnd::Truncated);
+        assert_eq!(at_end(A, 100, 100, true, Some(B)), AtEnd::Renamed);
+        assert_eq!(at_end(A, 100, 100, true, None), AtEnd::Renamed, "renamed, new file not created yet");
+        assert_eq!(at_end(A, 100, 100, false, None), AtEnd::Removed);
+        assert_eq!(at_end(A, 100, 100, false, Some(B)), AtEnd::Removed, "deleted and replaced");
+        assert_eq!(at_end(A, 100, 0, false, None), AtEnd::Truncated, "truncation first: the bytes are gone");
     }
 }

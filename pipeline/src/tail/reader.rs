@@ -1,7 +1,7 @@
 //! One reader per open file (Filebeat's harvester): reads from the acknowledged offset, splits lines,
 //! joins multiline groups, and hands each event to the shipper. At the end of the file it looks at the
-//! file and its path (`identity::at_end`): truncated → read again from 0; path now another file →
-//! keep reading this one until inactive (the scanner opens the new one); path gone → close.
+//! file and its path (`identity::at_end`): truncated → read again from 0; renamed → keep reading it
+//! until inactive (the scanner opens whatever comes to the path); deleted → close.
 //! Reads are positioned (`pread`) on a shared descriptor, in the blocking pool.
 
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -110,9 +110,10 @@ impl Reader {
                     return Ok("shutting down");
                 }
             }
-            let size = self.file.metadata()?.len();
+            let meta = self.file.metadata()?;
+            let size = meta.len();
             let at_path = tokio::fs::metadata(&self.path_buf).await.ok().map(|m| FileId { dev: m.dev(), inode: m.ino() });
-            match at_end(self.id, self.splitter.position(), size, at_path) {
+            match at_end(self.id, self.splitter.position(), size, meta.nlink() > 0, at_path) {
                 AtEnd::Truncated => {
                     tracing::info!(path = %self.path, size, read_to = self.splitter.position(), "file truncated; reading it again from the start");
                     self.shared.registry().reset(&self.key, 0);
