@@ -19,7 +19,7 @@ cargo test --workspace --quiet
 export STROM_BIN_DIR="$ROOT/target/debug"
 
 if [ -d tests/pipeline ]; then
-  phase "pipeline: strom-pipeline process into the Elasticsearch stand-in over three brokers (routing, parsing, 429/503, dead letters, SIGKILL, the seed's Logstash file)"
+  phase "pipeline: strom-pipeline ship (read back by kcat) and process into the Elasticsearch stand-in over three brokers (routing, parsing, 429/503, dead letters, SIGKILL, the seed's Logstash file)"
   python3 -m pytest -q -p no:cacheprovider tests/pipeline
 fi
 

@@ -65,39 +65,3 @@ impl ProcessMetrics {
     }
 }
 
-/// Serves `GET /metrics` (and `/healthz`) over HTTP/1.1, one request per connection.
-pub async fn serve(listener: tokio::net::TcpListener, render: std::sync::Arc<dyn Fn() -> String + Send + Sync>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    loop {
-        let Ok((mut s, _)) = listener.accept().await else { continue };
-        let render = render.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 2048];
-            let mut n = 0;
-            let read = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-                while n < buf.len() {
-                    match s.read(&mut buf[n..]).await {
-                        Ok(0) | Err(_) => return false,
-                        Ok(k) => n += k,
-                    }
-                    if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                        return true;
-                    }
-                }
-                false
-            });
-            if !matches!(read.await, Ok(true)) {
-                return;
-            }
-            let head = String::from_utf8_lossy(&buf[..n]);
-            let path = head.split_whitespace().nth(1).unwrap_or("");
-            let (status, body) = match path {
-                "/metrics" => ("200 OK", render()),
-                "/healthz" => ("200 OK", "ok\n".to_string()),
-                _ => ("404 Not Found", "not found\n".to_string()),
-            };
-            let resp = format!("HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
-            let _ = s.write_all(resp.as_bytes()).await;
-        });
-    }
-}

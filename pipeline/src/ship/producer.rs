@@ -1,0 +1,198 @@
+//! The Kafka side: an rdkafka `FutureProducer` configured from the output, a bound on events in
+//! flight, and delivery waiters that fold broker acknowledgements into the registry.
+//!
+//! Every event read takes a permit before it is tracked; the permit is returned when the event is
+//! acknowledged (or handled without sending). When the broker is unreachable nothing is acknowledged,
+//! the permits run out and readers wait: reading pauses instead of buffering without bound.
+//! Deliveries never time out in librdkafka (`message.timeout.ms=0`); a failed delivery is counted and
+//! sent again after a pause, so an event is either acknowledged or still in flight.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::metrics::ShipMetrics;
+use super::record::Record;
+use crate::config::{Acks, Compression, KafkaOutputConfig};
+use crate::registry::{Registry, Ticket};
+
+/// Events read and not yet acknowledged, at most (Filebeat's `queue.mem.events` default is 3200).
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+#[error("failed to create the Kafka producer for brokers {brokers}: {source}")]
+pub struct ProducerError {
+    pub brokers: String,
+    pub source: KafkaError,
+}
+
+/// librdkafka settings for the output.
+pub fn client_config(output: &KafkaOutputConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", output.brokers.join(","))
+        .set("client.id", "strom-pipeline")
+        .set(
+            "acks",
+            match output.acks {
+                Acks::None => "0",
+                Acks::Leader => "1",
+                Acks::All => "all",
+            },
+        )
+        .set(
+            "compression.type",
+            match output.compression {
+                Compression::None => "none",
+                Compression::Gzip => "gzip",
+                Compression::Snappy => "snappy",
+                Compression::Lz4 => "lz4",
+                Compression::Zstd => "zstd",
+            },
+        )
+        // Retry until delivered: at least once.
+        .set("message.timeout.ms", "0")
+        .set("message.max.bytes", (output.max_message_bytes.max(1_000_000) + 4096).to_string())
+        .set("linger.ms", "5")
+        .set("reconnect.backoff.max.ms", "1000");
+    c
+}
+
+/// Sends records and tracks their acknowledgements.
+#[derive(Clone)]
+pub struct Shipper {
+    producer: FutureProducer,
+    permits: Arc<Semaphore>,
+    max_in_flight: usize,
+    registry: Arc<Mutex<Registry>>,
+    metrics: Arc<ShipMetrics>,
+}
+
+impl Shipper {
+    pub fn new(
+        output: &KafkaOutputConfig,
+        max_in_flight: usize,
+        registry: Arc<Mutex<Registry>>,
+        metrics: Arc<ShipMetrics>,
+    ) -> Result<Self, ProducerError> {
+        let producer = client_config(output)
+            .create()
+            .map_err(|source| ProducerError { brokers: output.brokers.join(","), source })?;
+        let max_in_flight = max_in_flight.max(1);
+        Ok(Shipper { producer, permits: Arc::new(Semaphore::new(max_in_flight)), max_in_flight, registry, metrics })
+    }
+
+    /// Waits for room for one more event in flight.
+    pub async fn permit(&self) -> Option<OwnedSemaphorePermit> {
+        let permit = self.permits.clone().acquire_owned().await.ok()?;
+        self.metrics.in_flight.inc();
+        Some(permit)
+    }
+
+    /// The event needs no delivery (filtered, too large): it counts as handled at once.
+    pub fn done(&self, permit: OwnedSemaphorePermit, ticket: &Ticket) {
+        ack(&self.registry, ticket);
+        self.release(permit);
+    }
+
+    fn release(&self, permit: OwnedSemaphorePermit) {
+        drop(permit);
+        self.metrics.in_flight.dec();
+    }
+
+    /// Hands the record to the producer; a task waits for its acknowledgement (retrying failures) and
+    /// then advances the registry. `at` names the event's source in logs.
+    pub async fn send(&self, permit: OwnedSemaphorePermit, ticket: Ticket, record: Record, at: String) {
+        let this = self.clone();
+        let delivery = this.enqueue(&record).await;
+        self.metrics.events_sent.inc();
+        tokio::spawn(async move {
+            let mut delivery = delivery;
+            loop {
+                match delivery.await {
+                    Ok(Ok(_)) => {
+                        this.metrics.events_acked.inc();
+                        this.metrics.bytes_acked.inc_by(record.payload.len() as u64);
+                        break;
+                    }
+                    Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _))) => {
+                        tracing::warn!(source = %at, bytes = record.payload.len(), "the broker refused an event as too large; it is not sent");
+                        this.metrics.events_too_large.inc();
+                        break;
+                    }
+                    Ok(Err((error, _))) => {
+                        this.metrics.events_failed.inc();
+                        tracing::warn!(source = %at, %error, "delivery failed; sending again");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        delivery = this.enqueue(&record).await;
+                    }
+                    // The producer is gone (shutdown): the event stays unacknowledged.
+                    Err(_) => return,
+                }
+            }
+            ack(&this.registry, &ticket);
+            this.release(permit);
+        });
+    }
+
+    /// Enqueues in librdkafka, waiting while its queue is full and retrying local errors (logged).
+    async fn enqueue(&self, record: &Record) -> rdkafka::producer::DeliveryFuture {
+        loop {
+            let mut r = FutureRecord::<[u8], [u8]>::to(&record.topic).payload(&record.payload);
+            if let Some(key) = &record.key {
+                r = r.key(key);
+            }
+            match self.producer.send_result(r) {
+                Ok(delivery) => return delivery,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err((error, _)) => {
+                    self.metrics.events_failed.inc();
+                    tracing::error!(topic = %record.topic, %error, "failed to enqueue an event; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
+    /// Events in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.max_in_flight - self.permits.available_permits()
+    }
+
+    /// Waits until every event in flight is acknowledged, at most `limit`; true when all were.
+    pub async fn drain(&self, limit: Duration) -> bool {
+        let all = u32::try_from(self.max_in_flight).unwrap_or(u32::MAX);
+        tokio::time::timeout(limit, self.permits.acquire_many(all)).await.is_ok_and(|p| p.is_ok())
+    }
+}
+
+fn ack(registry: &Mutex<Registry>, ticket: &Ticket) {
+    // A poisoned lock means a panic elsewhere; the bookkeeping itself is still consistent.
+    let mut r = registry.lock().unwrap_or_else(|e| e.into_inner());
+    r.ack(ticket);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_settings_map_to_librdkafka_properties() {
+        let o: KafkaOutputConfig =
+            serde_yaml::from_str("{brokers: ['a:9092', 'b:9092'], topic: t, acks: all, compression: lz4, max_message_bytes: 5000000}").unwrap();
+        let c = client_config(&o);
+        assert_eq!(c.get("bootstrap.servers"), Some("a:9092,b:9092"));
+        assert_eq!(c.get("acks"), Some("all"));
+        assert_eq!(c.get("compression.type"), Some("lz4"));
+        assert_eq!(c.get("message.timeout.ms"), Some("0"));
+        assert_eq!(c.get("message.max.bytes"), Some("5004096"));
+        let d: KafkaOutputConfig = serde_yaml::from_str("{brokers: ['a:9092'], topic: t}").unwrap();
+        assert_eq!(client_config(&d).get("acks"), Some("1"));
+        assert_eq!(client_config(&d).get("compression.type"), Some("gzip"));
+    }
+}
