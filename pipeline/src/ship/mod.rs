@@ -2,7 +2,7 @@
 //!
 //! Flow: `tail::scan` finds files and starts a `tail::reader` per file; a reader turns lines into
 //! events (`input`), events into records (`record`), and hands them to the `producer`, which folds
-//! broker acknowledgements into the `registry`. A timer persists the registry every second; shutdown
+//! broker acknowledgements into the `registry`, written as soon as they move it; shutdown
 //! stops the readers, waits (bounded) for deliveries in flight, and persists it once more.
 
 pub mod input;
@@ -45,7 +45,9 @@ pub struct Tuning {
     /// Events read and not yet acknowledged, at most; reading pauses there.
     pub max_in_flight: usize,
     pub max_line_bytes: usize,
-    /// How often the registry is written (when it changed).
+    /// The least time between two registry writes (Filebeat's `registry.flush`). Zero, the
+    /// default: written as soon as acknowledgements move it (coalesced while a write runs), so
+    /// that a SIGKILL repeats little more than what was not yet acknowledged.
     pub registry_flush: Duration,
     /// How long shutdown waits for deliveries in flight.
     pub drain_timeout: Duration,
@@ -56,7 +58,7 @@ impl Default for Tuning {
         Tuning {
             max_in_flight: producer::DEFAULT_MAX_IN_FLIGHT,
             max_line_bytes: tail::lines::DEFAULT_MAX_LINE_BYTES,
-            registry_flush: Duration::from_secs(1),
+            registry_flush: Duration::ZERO,
             drain_timeout: Duration::from_secs(10),
         }
     }
@@ -185,12 +187,13 @@ async fn persist(registry: &Arc<Mutex<Registry>>, path: &std::path::Path) -> Res
     Ok(())
 }
 
-/// Writes the registry every `every` when it changed, until shutdown.
+/// Writes the registry when it changed (at most every `every`; looking every 2 ms), until
+/// shutdown.
 async fn persist_periodically(registry: Arc<Mutex<Registry>>, path: PathBuf, every: Duration, mut stop: watch::Receiver<bool>) {
     let mut written = None;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(every) => {}
+            _ = tokio::time::sleep(every.max(Duration::from_millis(2))) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
         let changes = registry.lock().unwrap_or_else(|e| e.into_inner()).changes();
