@@ -6,8 +6,10 @@ set -euo pipefail
 need_debs=()
 # cmake and libcurl headers: the rdkafka crate's bundled librdkafka build (stromctl); iproute2: the
 # ensemble fault tests' network namespaces (tests/ensemble); docker.io and debootstrap: the images
-# (tests/images.sh builds them on a debootstrapped base).
-for pkg in zookeeper kcat netcat-openbsd curl cmake libcurl4-openssl-dev iproute2 docker.io debootstrap unzip; do
+# (tests/images.sh builds them on a debootstrapped base). nginx-light, apache2-utils (ab) and
+# rsyslog-kafka: the log pipeline's seed scenario and its interop with rsyslog's omkafka
+# (tests/pipeline).
+for pkg in zookeeper kcat netcat-openbsd curl cmake libcurl4-openssl-dev iproute2 docker.io debootstrap unzip nginx-light apache2-utils rsyslog rsyslog-kafka; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_debs+=("$pkg")
 done
 if [ ${#need_debs[@]} -gt 0 ]; then
