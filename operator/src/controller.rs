@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::crd::broker::BrokerCluster;
 use crate::crd::common::Condition;
 use crate::crd::ensemble::CoordinatorEnsemble;
+use crate::crd::pipeline::LogPipeline;
 use crate::crd::topic::Topic;
 use crate::metrics::Metrics;
 use crate::probe::Probe;
@@ -519,4 +520,53 @@ async fn topic_changes(bootstrap: &str, topic: &str, partitions: i32, spec: &cra
         done.push(format!("set the configs of topic {topic} ({})", changed.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")));
     }
     Ok((!done.is_empty()).then(|| done.join("; ")))
+}
+
+/// LogPipeline → its Topic and dead-letter Topic (reconciled by the Topic controller), the
+/// shipper's and processor's ConfigMaps, the shippers' DaemonSet (when a source runs on the
+/// nodes) and the processors' Deployment; status counts the ready shippers and processors.
+pub async fn reconcile_pipeline(p: Arc<LogPipeline>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = p.namespace().unwrap_or_else(|| "default".into());
+    let generation = p.metadata.generation.unwrap_or(0);
+    let previous = p.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+    let now = now_rfc3339();
+    if let Some(a) = report_paused(&ctx.client, &*p, &previous, generation, &now).await? {
+        return Ok(a);
+    }
+    let clusters: Api<BrokerCluster> = Api::namespaced(ctx.client.clone(), &ns);
+    let Some(cluster) = clusters.get_opt(&p.spec.cluster).await? else {
+        let why = format!("BrokerCluster {ns}/{} does not exist", p.spec.cluster);
+        return report_degraded(&ctx.client, &*p, &previous, generation, &now, "ClusterNotFound", &why, Duration::from_secs(15)).await;
+    };
+    let bootstrap = cluster.status.as_ref().and_then(|s| s.bootstrap_servers.clone()).unwrap_or_else(|| render::broker::bootstrap_servers(&p.spec.cluster, &ns, &cluster.spec));
+    let owner = Owner::from(&*p);
+    let r = render::pipeline::render(&owner, &p.spec, &bootstrap);
+    apply::<Topic>(&ctx.client, &ns, &r.topic).await?;
+    apply::<Topic>(&ctx.client, &ns, &r.dead_letter_topic).await?;
+    apply::<ConfigMap>(&ctx.client, &ns, &r.shipper_config).await?;
+    apply::<ConfigMap>(&ctx.client, &ns, &r.processor_config).await?;
+    let (ready_shippers, desired_shippers) = match &r.shipper {
+        Some(ds) => {
+            let ds = apply::<DaemonSet>(&ctx.client, &ns, ds).await?;
+            ds.status.map_or((0, 0), |s| (s.number_ready, s.desired_number_scheduled))
+        }
+        None => (0, 0),
+    };
+    let dep = apply::<Deployment>(&ctx.client, &ns, &r.processor).await?;
+    let ready_processors = dep.status.and_then(|s| s.ready_replicas).unwrap_or(0);
+    let shippers_ok = r.shipper.is_none() || ready_shippers >= desired_shippers;
+    let (available, mut c) = applied_conditions(&previous, generation, &now, ready_processors, p.spec.processor.replicas, "processors", None);
+    if !shippers_ok {
+        let msg = format!("{ready_shippers}/{desired_shippers} shippers ready");
+        c = conditions(&previous, generation, &now, &[("Available", false, "Starting", &msg), ("Progressing", true, "WaitingForPods", &msg), ("Degraded", false, "Reconciled", ""), ("ReconciliationPaused", false, "NotPaused", "")]);
+    }
+    let status = serde_json::json!({
+        "observedGeneration": generation,
+        "readyShippers": ready_shippers,
+        "desiredShippers": desired_shippers,
+        "readyProcessors": ready_processors,
+        "conditions": c,
+    });
+    patch_status(&ctx.client, &*p, status).await?;
+    Ok(Action::requeue(Duration::from_secs(if available && shippers_ok { 60 } else { 10 })))
 }

@@ -1,5 +1,6 @@
 //! `strom-operator`: reconciles CoordinatorEnsembles and BrokerClusters into StatefulSets,
-//! Services, ConfigMaps and PodDisruptionBudgets, and Topics into Kafka topics. Logs JSON lines
+//! Services, ConfigMaps and PodDisruptionBudgets, Topics into Kafka topics, and LogPipelines
+//! into shipper DaemonSets and processor Deployments. Logs JSON lines
 //! (`--text-logs` for people), serves Prometheus metrics, and acts only while it holds the
 //! leader Lease, so that several replicas are safe.
 
@@ -7,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::{watcher, Controller};
 use kube::{Api, Client};
-use strom_operator::controller::{error_policy, measured, reconcile_brokers, reconcile_ensemble, reconcile_topic, Context};
+use strom_operator::controller::{error_policy, measured, reconcile_brokers, reconcile_ensemble, reconcile_pipeline, reconcile_topic, Context};
+use strom_operator::crd::pipeline::LogPipeline;
 use strom_operator::crd::broker::BrokerCluster;
 use strom_operator::crd::ensemble::CoordinatorEnsemble;
 use strom_operator::crd::topic::Topic;
@@ -135,8 +137,19 @@ async fn main() -> std::process::ExitCode {
                 tracing::debug!(error = %e, "topic reconcile");
             }
         });
+    let pipelines = Controller::new(api::<LogPipeline>(&client, &namespace), watcher::Config::default())
+        .owns(api::<DaemonSet>(&client, &namespace), watcher::Config::default())
+        .owns(api::<Deployment>(&client, &namespace), watcher::Config::default())
+        .owns(api::<ConfigMap>(&client, &namespace), watcher::Config::default())
+        .shutdown_on_signal()
+        .run(|o, c| measured("LogPipeline", c.metrics.clone(), reconcile_pipeline(o, c)), error_policy, ctx.clone())
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "log pipeline reconcile");
+            }
+        });
     tracing::info!(namespace = ?namespace, "strom-operator started");
-    let controllers = async { futures::join!(ensembles, brokers, topics) };
+    let controllers = async { futures::join!(ensembles, brokers, topics, pipelines) };
     match &elector {
         Some(e) => tokio::select! {
             _ = controllers => std::process::ExitCode::SUCCESS,

@@ -18,6 +18,8 @@ use super::common::{Condition, PodSettings};
     status = "LogPipelineStatus",
     printcolumn = r#"{"name":"Cluster","type":"string","jsonPath":".spec.cluster"}"#,
     printcolumn = r#"{"name":"Topic","type":"string","jsonPath":".spec.topic.name"}"#,
+    printcolumn = r#"{"name":"Shippers","type":"integer","jsonPath":".status.readyShippers"}"#,
+    printcolumn = r#"{"name":"Processors","type":"integer","jsonPath":".status.readyProcessors"}"#,
     printcolumn = r#"{"name":"Available","type":"string","jsonPath":".status.conditions[?(@.type==\"Available\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -91,8 +93,11 @@ pub struct Processor {
     #[serde(default = "latest")]
     #[x_kube(validation = kube::core::Rule::new("self == 'earliest' || self == 'latest'").message("autoOffsetReset must be earliest or latest"))]
     pub auto_offset_reset: String,
-    /// Parsing applied to the message: `none` or `nginx-combined`.
+    /// Parsing applied to the message: `none`, `nginx` (access lines of sources tagged `access`
+    /// and error lines of sources tagged `error`, as the seed tags them), `nginx-combined` or
+    /// `nginx-error` (every event one way).
     #[serde(default = "none")]
+    #[x_kube(validation = kube::core::Rule::new("self in ['none', 'nginx', 'nginx-combined', 'nginx-error']").message("parse must be none, nginx, nginx-combined or nginx-error"))]
     pub parse: String,
     #[serde(default, flatten)]
     pub pod: PodSettings,
@@ -129,6 +134,13 @@ pub struct Sink {
 pub struct LogPipelineStatus {
     #[serde(default)]
     pub observed_generation: i64,
+    /// Shippers ready / wanted (one per node of the DaemonSet).
+    #[serde(default)]
+    pub ready_shippers: i32,
+    #[serde(default)]
+    pub desired_shippers: i32,
+    #[serde(default)]
+    pub ready_processors: i32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

@@ -22,6 +22,8 @@ pub const METRICS_PORT: i32 = 9600;
 #[derive(Debug, Clone)]
 pub struct RenderedPipeline {
     pub topic: Topic,
+    /// Where the processor puts events Elasticsearch refuses for good (`<topic>-dead-letter`).
+    pub dead_letter_topic: Topic,
     pub shipper_config: ConfigMap,
     /// Absent when every source runs as a sidecar (users add the shipper container to their pods).
     pub shipper: Option<DaemonSet>,
@@ -128,6 +130,11 @@ pub fn render(owner: &Owner, spec: &LogPipelineSpec, bootstrap: &str) -> Rendere
         spec: TopicSpec { cluster: spec.cluster.clone(), topic_name: Some(spec.topic.name.clone()), partitions: spec.topic.partitions, replication_factor: spec.topic.replication_factor, config: BTreeMap::new() },
         status: None,
     };
+    let dead_letter_topic = Topic {
+        metadata: owner.meta(format!("{name}-{}-dead-letter", spec.topic.name), &labels("pipeline", name)),
+        spec: TopicSpec { cluster: spec.cluster.clone(), topic_name: Some(format!("{}-dead-letter", spec.topic.name)), partitions: 1, replication_factor: spec.topic.replication_factor, config: BTreeMap::new() },
+        status: None,
+    };
     // The shipper.
     let sl = labels("shipper", name);
     let sfiles: BTreeMap<String, String> = [(SHIPPER_FILE.to_string(), shipper_config(spec, bootstrap))].into();
@@ -193,7 +200,7 @@ pub fn render(owner: &Owner, spec: &LogPipelineSpec, bootstrap: &str) -> Rendere
         }),
         ..Default::default()
     };
-    RenderedPipeline { topic, shipper_config, shipper, processor_config, processor }
+    RenderedPipeline { topic, dead_letter_topic, shipper_config, shipper, processor_config, processor }
 }
 
 fn config_volume(config_map: &str) -> Volume {
