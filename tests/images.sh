@@ -60,7 +60,7 @@ fi
 
 ctx="$WORK/context"
 mkdir -p "$ctx/bin"
-for b in strom-coordinator strom-broker stromctl strom-operator; do
+for b in strom-coordinator strom-broker strom-pipeline stromctl strom-operator; do
   [ -x "$BIN/$b" ] || { echo "images: $BIN/$b is not built (cargo build --workspace --bins)" >&2; exit 1; }
   objcopy --strip-debug "$BIN/$b" "$ctx/bin/$b"
 done
@@ -70,7 +70,7 @@ for spec in "strom.Dockerfile strom/strom" "operator.Dockerfile strom/strom-oper
     || { echo "images: building $2 failed:" >&2; grep -v -i 'deprecated\|buildx\|BuildKit' "$WORK/build.log" >&2; exit 1; }
 done
 docker image prune -f >/dev/null 2>&1 || true   # earlier builds of the same tags
-for b in strom-coordinator strom-broker stromctl; do
+for b in strom-coordinator strom-broker strom-pipeline stromctl; do
   got=$(docker run --rm --network none "strom/strom:$VERSION" "$b" --version)
   [ "$got" = "$b $VERSION" ] || { echo "images: $b in strom/strom:$VERSION says '$got'" >&2; exit 1; }
 done
