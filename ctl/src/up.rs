@@ -1,9 +1,10 @@
-//! `stromctl up <dir|file>...`: the same CoordinatorEnsemble, BrokerCluster and Topic resources
-//! the operator reconciles, run as local processes: every replica on its own loopback address
-//! with the standard ports, configs from the operator's own rendering, state under
-//! `--state-dir` (kept across runs, like persistent volumes), one log file per replica. A
-//! replica that dies is restarted with backoff, as a kubelet would. Ctrl-C (or SIGTERM) stops
-//! everything: brokers first, then the ensembles.
+//! `stromctl up <dir|file>...`: the same CoordinatorEnsemble, BrokerCluster, Topic and
+//! LogPipeline resources the operator reconciles, run as local processes: every replica on its
+//! own loopback address with the standard ports, configs from the operator's own rendering,
+//! state under `--state-dir` (kept across runs, like persistent volumes), one log file per
+//! replica; a pipeline's shipper (reading this machine's files) and processor run as two more
+//! processes. A replica that dies is restarted with backoff, as a kubelet would. Ctrl-C (or
+//! SIGTERM) stops everything: pipelines first, then brokers, then the ensembles.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde::Deserialize;
 use strom_operator::crd::broker::BrokerCluster;
 use strom_operator::crd::ensemble::CoordinatorEnsemble;
+use strom_operator::crd::pipeline::LogPipeline;
 use strom_operator::crd::topic::Topic;
 use strom_operator::render::local::{self, Member};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -203,6 +205,7 @@ struct Resources {
     ensembles: Vec<CoordinatorEnsemble>,
     brokers: Vec<BrokerCluster>,
     topics: Vec<Topic>,
+    pipelines: Vec<LogPipeline>,
     skipped: Vec<String>,
 }
 
@@ -264,7 +267,11 @@ fn load(paths: &[PathBuf]) -> Result<Resources, CtlError> {
                     t.metadata = with_ns(t.metadata);
                     r.topics.push(t);
                 }
-                "LogPipeline" => r.skipped.push(format!("LogPipeline {} (pipelines run with issue 9)", v["metadata"]["name"].as_str().unwrap_or("?"))),
+                "LogPipeline" => {
+                    let mut p: LogPipeline = serde_yaml::from_value(v).map_err(bad)?;
+                    p.metadata = with_ns(p.metadata);
+                    r.pipelines.push(p);
+                }
                 other => return Err(usage(format!("{}: kind {other:?} is not a Strom resource (CoordinatorEnsemble, BrokerCluster, Topic, LogPipeline)", f.display()))),
             }
         }
@@ -302,6 +309,22 @@ fn validate(r: &Resources) -> Result<(), CtlError> {
             _ => return Err(usage(format!("BrokerCluster {name}: give exactly one of coordinator.ensemble and coordinator.connect"))),
         }
     }
+    for p in &r.pipelines {
+        let (ns, name) = name_of(&p.metadata);
+        let Some(b) = r.brokers.iter().find(|b| name_of(&b.metadata) == (ns.clone(), p.spec.cluster.clone())) else {
+            return Err(usage(format!("LogPipeline {name}: cluster {} is not among the resources", p.spec.cluster)));
+        };
+        let t = &p.spec.topic;
+        if t.partitions < 1 || t.replication_factor < 1 || t.replication_factor > b.spec.replicas {
+            return Err(usage(format!("LogPipeline {name}: topic {} with replication factor {} on {} brokers cannot work", t.name, t.replication_factor, b.spec.replicas)));
+        }
+        if p.spec.sources.is_empty() || p.spec.sinks.is_empty() {
+            return Err(usage(format!("LogPipeline {name}: a pipeline needs at least one source and one sink")));
+        }
+        if !["none", "nginx", "nginx-combined", "nginx-error"].contains(&p.spec.processor.parse.as_str()) {
+            return Err(usage(format!("LogPipeline {name}: parse must be none, nginx, nginx-combined or nginx-error")));
+        }
+    }
     for t in &r.topics {
         let (ns, name) = name_of(&t.metadata);
         let Some(b) = r.brokers.iter().find(|b| name_of(&b.metadata) == (ns.clone(), t.spec.cluster.clone())) else {
@@ -334,6 +357,8 @@ fn binary(name: &str) -> Result<PathBuf, CtlError> {
 struct Proc {
     member: Member,
     bin: PathBuf,
+    /// Arguments before the config path (`ship --config` for a shipper).
+    args: Vec<String>,
     child: Option<tokio::process::Child>,
     restarts: u32,
     next_start: Instant,
@@ -343,6 +368,7 @@ impl Proc {
     fn start(&mut self) -> Result<(), CtlError> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.member.dir.join("server.log"))?;
         let child = tokio::process::Command::new(&self.bin)
+            .args(&self.args)
             .arg(&self.member.config_path)
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -413,14 +439,15 @@ pub fn run(o: Opts) -> Result<(), CtlError> {
     }
     let zk_bin = binary("strom-coordinator")?;
     let broker_bin = if r.brokers.is_empty() { None } else { Some(binary("strom-broker")?) };
+    let pipeline_bin = if r.pipelines.is_empty() { None } else { Some(binary("strom-pipeline")?) };
     let state = std::path::absolute(&o.state_dir)?;
     let lock_path = lock(&state)?;
-    let result = tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(up(r, &state, zk_bin, broker_bin, Duration::from_secs(o.timeout)));
+    let result = tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(up(r, &state, zk_bin, broker_bin, pipeline_bin, Duration::from_secs(o.timeout)));
     let _ = std::fs::remove_file(lock_path);
     result
 }
 
-async fn up(r: Resources, state: &Path, zk_bin: PathBuf, broker_bin: Option<PathBuf>, timeout: Duration) -> Result<(), CtlError> {
+async fn up(r: Resources, state: &Path, zk_bin: PathBuf, broker_bin: Option<PathBuf>, pipeline_bin: Option<PathBuf>, timeout: Duration) -> Result<(), CtlError> {
     for s in &r.skipped {
         println!("skipping {s}");
     }
@@ -431,7 +458,7 @@ async fn up(r: Resources, state: &Path, zk_bin: PathBuf, broker_bin: Option<Path
         let (ns, name) = name_of(&e.metadata);
         let members = local::ensemble_members(&ns, &name, i, &e.spec, state);
         connects.insert((ns.clone(), name.clone()), local::ensemble_connect(i, &e.spec));
-        let procs = members.into_iter().map(|m| Proc { member: m, bin: zk_bin.clone(), child: None, restarts: 0, next_start: Instant::now() }).collect();
+        let procs = members.into_iter().map(|m| Proc { member: m, bin: zk_bin.clone(), args: vec![], child: None, restarts: 0, next_start: Instant::now() }).collect();
         ensembles.push((ns, name, procs));
     }
     let mut clusters: Vec<(String, String, String, Vec<Proc>)> = Vec::new();
@@ -444,14 +471,33 @@ async fn up(r: Resources, state: &Path, zk_bin: PathBuf, broker_bin: Option<Path
         };
         let members = local::broker_members(&ns, &name, i, &b.spec, &connect, state);
         let bin = broker_bin.clone().expect("a broker binary when there are brokers");
-        let procs = members.into_iter().map(|m| Proc { member: m, bin: bin.clone(), child: None, restarts: 0, next_start: Instant::now() }).collect();
+        let procs = members.into_iter().map(|m| Proc { member: m, bin: bin.clone(), args: vec![], child: None, restarts: 0, next_start: Instant::now() }).collect();
         clusters.push((ns, name, local::bootstrap(i, &b.spec), procs));
     }
-    let all = ensembles.iter().flat_map(|(_, _, p)| p.iter()).chain(clusters.iter().flat_map(|(_, _, _, p)| p.iter()));
+    // Pipelines: a shipper and a processor each, on their cluster.
+    let mut pipelines: Vec<Proc> = Vec::new();
+    let mut pipeline_topics: Vec<(String, String, i32, i32)> = Vec::new();
+    for p in &r.pipelines {
+        let (ns, name) = name_of(&p.metadata);
+        let Some((_, _, bootstrap, _)) = clusters.iter().find(|(n, c, _, _)| *n == ns && *c == p.spec.cluster) else { continue };
+        if p.spec.sinks.iter().any(|s| s.credentials_secret.is_some()) {
+            println!("LogPipeline {ns}/{name}: sink credentials come from Kubernetes Secrets; here its sinks are used without them");
+        }
+        pipeline_topics.push((bootstrap.clone(), p.spec.topic.name.clone(), p.spec.topic.partitions, p.spec.topic.replication_factor));
+        pipeline_topics.push((bootstrap.clone(), format!("{}-dead-letter", p.spec.topic.name), 1, p.spec.topic.replication_factor));
+        let bin = pipeline_bin.clone().expect("a pipeline binary when there are pipelines");
+        for m in local::pipeline_members(&ns, &name, &p.spec, bootstrap, state) {
+            let role = if m.pod.ends_with("-shipper-0") { "ship" } else { "process" };
+            pipelines.push(Proc { member: m, bin: bin.clone(), args: vec![role.into(), "--config".into()], child: None, restarts: 0, next_start: Instant::now() });
+        }
+    }
+    let all = ensembles.iter().flat_map(|(_, _, p)| p.iter()).chain(clusters.iter().flat_map(|(_, _, _, p)| p.iter())).chain(pipelines.iter());
     for p in all {
         let m = &p.member;
-        if let Err(e) = std::net::TcpListener::bind((m.address.as_str(), m.port as u16)) {
-            return Err(usage(format!("{}:{} ({}) is taken or unusable: {e}", m.address, m.port, m.pod)));
+        if m.port > 0 {
+            if let Err(e) = std::net::TcpListener::bind((m.address.as_str(), m.port as u16)) {
+                return Err(usage(format!("{}:{} ({}) is taken or unusable: {e}", m.address, m.port, m.pod)));
+            }
         }
         std::fs::create_dir_all(m.dir.join("data"))?;
         std::fs::write(&m.config_path, &m.config)?;
@@ -472,7 +518,8 @@ async fn up(r: Resources, state: &Path, zk_bin: PathBuf, broker_bin: Option<Path
         let leader = loop {
             let mut found = None;
             for p in ensembles[i].2.iter() {
-                if mode(&p.member.address, p.member.port).await.as_deref() == Some("leader") {
+                // one server runs standalone: it leads itself
+                if matches!(mode(&p.member.address, p.member.port).await.as_deref(), Some("leader" | "standalone")) {
                     found = Some(p.member.pod.clone());
                 }
             }
@@ -520,6 +567,17 @@ async fn up(r: Resources, state: &Path, zk_bin: PathBuf, broker_bin: Option<Path
             Err(e) => println!("Topic {topic}: not created: {e}"),
         }
     }
+    for (bootstrap, topic, partitions, rf) in pipeline_topics {
+        let (b, tn) = (bootstrap.clone(), topic.clone());
+        match tokio::task::spawn_blocking(move || ensure_topic(&b, &tn, partitions, rf, &BTreeMap::new())).await.map_err(|e| CtlError::Kafka(e.to_string()))? {
+            Ok(line) => println!("Topic {topic}: {line}"),
+            Err(e) => println!("Topic {topic}: not created: {e}"),
+        }
+    }
+    for p in pipelines.iter_mut() {
+        p.start()?;
+        println!("started {} ({})", p.member.pod, p.member.config_path.display());
+    }
     println!("ready in {:.1}s; state in {}; Ctrl-C stops everything", started.elapsed().as_secs_f64(), state.display());
     // Supervise: a replica that exits is started again, with backoff.
     loop {
@@ -527,7 +585,7 @@ async fn up(r: Resources, state: &Path, zk_bin: PathBuf, broker_bin: Option<Path
             _ = &mut stop => break,
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
-        let procs = ensembles.iter_mut().flat_map(|(_, _, p)| p.iter_mut()).chain(clusters.iter_mut().flat_map(|(_, _, _, p)| p.iter_mut()));
+        let procs = ensembles.iter_mut().flat_map(|(_, _, p)| p.iter_mut()).chain(clusters.iter_mut().flat_map(|(_, _, _, p)| p.iter_mut())).chain(pipelines.iter_mut());
         for p in procs {
             let exited = match p.child.as_mut() {
                 Some(c) => c.try_wait().ok().flatten(),
@@ -548,7 +606,9 @@ async fn up(r: Resources, state: &Path, zk_bin: PathBuf, broker_bin: Option<Path
             }
         }
     }
-    println!("stopping: brokers, then coordinators");
+    println!("stopping: pipelines, then brokers, then coordinators");
+    // A processor finishes its batch and a shipper saves its registry before the brokers go.
+    futures::future::join_all(pipelines.iter_mut().map(|p| p.stop())).await;
     stop_all(&mut clusters, &mut ensembles).await;
     println!("stopped");
     Ok(())

@@ -80,7 +80,9 @@ def test_up_serves_clients_restarts_what_dies_and_stops_on_ctrl_c(state):
         assert "CoordinatorEnsemble default/zk: leader zk-" in out
         assert "BrokerCluster default/kafka: 3 brokers, bootstrap " + BOOT in out
         assert "Topic lzq: 3 partitions, replication factor 2" in out
-        assert "skipping LogPipeline nginx" in out
+        # the seed's pipeline runs too: a shipper and a processor, its topics made
+        assert "started nginx-shipper-0" in out and "started nginx-processor-0" in out, out
+        assert "Topic nginx-dead-letter: " in out
         # the README's client commands: produce through one broker, consume from another
         r = ctl("produce", "--topic", "lzq", "--bootstrap-server", "127.2.0.1:9092", stdin="one\ntwo\nthree\n")
         assert r.returncode == 0, r.stderr
@@ -105,7 +107,7 @@ def test_up_serves_clients_restarts_what_dies_and_stops_on_ctrl_c(state):
     finally:
         up.stop()
     assert up.proc.returncode == 0, up.output()
-    assert "stopping: brokers, then coordinators" in up.output()
+    assert "stopping: pipelines, then brokers, then coordinators" in up.output()
     assert pids_of(str(state)) == [], "processes left after Ctrl-C"
 
 
@@ -150,7 +152,9 @@ def test_detach_status_logs_down(state):
         st = ctl("status", "--state-dir", str(state)).stdout
         assert "stromctl up (pid" in st
         lines = [l for l in st.splitlines() if "\t" in l]
-        assert len(lines) == 6 and all("running (pid" in l for l in lines), st
+        # three coordinators, three brokers, the nginx pipeline's shipper and processor
+        assert len(lines) == 8 and all("running (pid" in l for l in lines), st
+        assert "default/nginx-shipper\tnginx-shipper-0\trunning" in st
         assert "default/zk\tzk-1\trunning" in st and "127.1.0.2:2181" in st
         assert "default/kafka\tkafka-2\trunning" in st and "127.2.0.3:9092" in st
         log = ctl("logs", "kafka-0", "--state-dir", str(state)).stdout
@@ -163,3 +167,79 @@ def test_detach_status_logs_down(state):
     assert d.returncode == 0 and "stopped stromctl up" in d.stdout, d
     assert not state.exists()
     assert pids_of(str(state)) == []
+
+
+PIPELINE = """
+apiVersion: strom.io/v1alpha1
+kind: CoordinatorEnsemble
+metadata: {name: zk}
+spec: {replicas: 1, storage: {size: 1Gi}}
+---
+apiVersion: strom.io/v1alpha1
+kind: BrokerCluster
+metadata: {name: kafka}
+spec:
+  replicas: 1
+  coordinator: {ensemble: zk}
+  storage: {size: 1Gi}
+  config: {defaultReplicationFactor: 1, minInsyncReplicas: 1}
+---
+apiVersion: strom.io/v1alpha1
+kind: LogPipeline
+metadata: {name: web}
+spec:
+  cluster: kafka
+  topic: {name: web, partitions: 2, replicationFactor: 1}
+  sources:
+    - name: access
+      paths: ["%(logs)s/*.log"]
+      tags: [access]
+  processor: {consumerGroup: web, parse: nginx-combined, autoOffsetReset: earliest}
+  sinks:
+    - hosts: ["%(es)s"]
+      index: "web-%%{+YYYY.MM.dd}"
+      whenTag: access
+"""
+
+
+def test_a_log_pipeline_runs_as_a_shipper_and_a_processor(state, tmp_path):
+    """A LogPipeline in `stromctl up`: the shipper tails this machine's files into the cluster,
+    the processor parses them into Elasticsearch (the stand-in); both restart when killed."""
+    import json
+    import sys
+    import urllib.request
+    port_file = tmp_path / "es-port"
+    es = subprocess.Popen([sys.executable, str(REPO / "tests" / "pipeline" / "es_standin.py"), "--port", "0", "--port-file", str(port_file)], stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: port_file.exists() and port_file.read_text(), 10, "the stand-in")
+        es_url = "http://127.0.0.1:" + port_file.read_text()
+        count = lambda: sum(json.loads(urllib.request.urlopen(es_url + "/_standin/indices").read())["indices"].values())
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        res = tmp_path / "pipeline.yaml"
+        res.write_text(PIPELINE % {"logs": logs, "es": es_url})
+        line = '10.1.1.%d - - [27/Nov/2026:10:00:%02d +0000] "GET /p/%d HTTP/1.1" 200 5 "-" "t"\n'
+        with open(logs / "access.log", "w") as f:
+            f.writelines(line % (i, i % 60, i) for i in range(100))
+        up = Up(state, res)
+        try:
+            up.wait_ready()
+            wait_for(lambda: count() >= 100, 60, "100 documents")
+            # the processor killed: restarted, and the next lines arrive too
+            (pid,) = pids_of(str(state / "default/web-processor/0"))
+            os.kill(pid, signal.SIGKILL)
+            with open(logs / "access.log", "a") as f:
+                f.writelines(line % (i, i % 60, i) for i in range(100, 150))
+            wait_for(lambda: "restarted web-processor-0" in up.output(), 30, "the processor restarted")
+            wait_for(lambda: count() >= 150, 60, "150 documents")
+            docs = json.loads(urllib.request.urlopen(es_url + "/_standin/docs?index=web-2026.11.27").read())["docs"]
+            assert sorted({d["url"]["original"] for d in docs}) == sorted("/p/%d" % i for i in range(150))
+            assert all(d["http"]["response"]["status_code"] == 200 and d["log"]["file"]["path"] == str(logs / "access.log") for d in docs)
+        finally:
+            up.stop()
+        assert up.proc.returncode == 0, up.output()
+        assert (state / "default/web-shipper/0/registry.json").exists(), "the shipper's registry in its state directory"
+        assert pids_of(str(state)) == [], "processes left after Ctrl-C"
+    finally:
+        es.terminate()
+        es.wait(10)

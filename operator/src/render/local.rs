@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::crd::broker::BrokerClusterSpec;
 use crate::crd::ensemble::CoordinatorEnsembleSpec;
+use crate::crd::pipeline::LogPipelineSpec;
 
 /// One replica as a local process.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +71,23 @@ pub fn broker_members(namespace: &str, name: &str, index: usize, spec: &BrokerCl
         .collect()
 }
 
+/// A log pipeline's processes: its shipper (when a source runs on the nodes: here, this machine's
+/// files) and its processor, each with its config and directory (`<name>-shipper/0`,
+/// `<name>-processor/0`); the shipper's registry in its directory. No address of their own.
+pub fn pipeline_members(namespace: &str, name: &str, spec: &LogPipelineSpec, bootstrap: &str, state: &Path) -> Vec<Member> {
+    let by = "stromctl up";
+    let mut out = Vec::new();
+    if spec.sources.iter().any(|s| s.mode == "DaemonSet") {
+        let d = dir(state, namespace, &format!("{name}-shipper"), 0);
+        let config = super::pipeline::shipper_config_with(spec, bootstrap, &d.join("registry.json").display().to_string(), by);
+        out.push(Member { resource: format!("{namespace}/{name}"), pod: format!("{name}-shipper-0"), ordinal: 0, address: String::new(), port: 0, config_path: d.join(super::pipeline::SHIPPER_FILE), dir: d, config });
+    }
+    let d = dir(state, namespace, &format!("{name}-processor"), 0);
+    let config = super::pipeline::processor_config_with(spec, bootstrap, false, by);
+    out.push(Member { resource: format!("{namespace}/{name}"), pod: format!("{name}-processor-0"), ordinal: 0, address: String::new(), port: 0, config_path: d.join(super::pipeline::PROCESSOR_FILE), dir: d, config });
+    out
+}
+
 /// Bootstrap servers of a local broker cluster.
 pub fn bootstrap(index: usize, spec: &BrokerClusterSpec) -> String {
     (0..spec.replicas).map(|i| format!("{}:{}", address(2, index, i), spec.port)).collect::<Vec<_>>().join(",")
@@ -95,5 +113,19 @@ mod tests {
         assert!(bm[1].config.lines().any(|l| l == "advertised.listeners=PLAINTEXT://127.2.0.2:9092"));
         assert!(bm[1].config.lines().any(|l| l == "zookeeper.connect=127.1.0.1:2181,127.1.0.2:2181,127.1.0.3:2181/default-kafka"));
         assert_eq!(bootstrap(0, &b), "127.2.0.1:9092,127.2.0.2:9092");
+    }
+
+    #[test]
+    fn a_pipeline_runs_a_shipper_and_a_processor_with_state_in_their_directories() {
+        let p: LogPipelineSpec = serde_json::from_value(serde_json::json!({"cluster": "kafka", "topic": {"name": "nginx"},
+            "sources": [{"name": "access", "paths": ["/var/log/nginx/access.log"], "tags": ["access"]}],
+            "processor": {"consumerGroup": "logstash"},
+            "sinks": [{"hosts": ["http://127.0.0.1:9200"], "index": "nginx-%{+YYYY.MM.dd}", "credentialsSecret": "es"}]})).unwrap();
+        let m = pipeline_members("default", "nginx", &p, "127.2.0.1:9092", Path::new("/s"));
+        assert_eq!(m.iter().map(|x| x.pod.as_str()).collect::<Vec<_>>(), ["nginx-shipper-0", "nginx-processor-0"]);
+        assert_eq!(m[0].dir, Path::new("/s/default/nginx-shipper/0"));
+        assert!(m[0].config.contains("registry: /s/default/nginx-shipper/0/registry.json"), "{}", m[0].config);
+        // no Kubernetes Secret here: the sink goes without credentials
+        assert!(!m[1].config.contains("password_file"), "{}", m[1].config);
     }
 }

@@ -43,6 +43,11 @@ pub const SHIPPER_STATE: &str = "/var/lib/strom-shipper";
 /// paths, tags, fields, multiline with `negate: true, match: after`), the pipeline's topic on
 /// the cluster, every in-sync replica acknowledging.
 pub fn shipper_config(spec: &LogPipelineSpec, bootstrap: &str) -> String {
+    shipper_config_with(spec, bootstrap, &format!("{SHIPPER_STATE}/registry.json"), "strom-operator")
+}
+
+/// The shipper's config with its registry at `registry` (`stromctl up`: in the state directory).
+pub fn shipper_config_with(spec: &LogPipelineSpec, bootstrap: &str, registry: &str, by: &str) -> String {
     let inputs: Vec<_> = spec
         .sources
         .iter()
@@ -58,9 +63,9 @@ pub fn shipper_config(spec: &LogPipelineSpec, bootstrap: &str) -> String {
     let cfg = json!({"ship": {
         "inputs": inputs,
         "output": {"kafka": {"brokers": brokers, "topic": spec.topic.name, "acks": "all"}},
-        "registry": format!("{SHIPPER_STATE}/registry.json"),
+        "registry": registry,
     }});
-    format!("# strom-pipeline ship config, rendered by strom-operator\n{}", serde_yaml::to_string(&cfg).expect("a JSON value serializes"))
+    format!("# strom-pipeline ship config, rendered by {by}\n{}", serde_yaml::to_string(&cfg).expect("a JSON value serializes"))
 }
 
 /// The filters of a processor's `parse` setting: `nginx` parses access lines (tag `access`) and
@@ -81,6 +86,12 @@ pub fn parse_filters(parse: &str) -> serde_json::Value {
 /// codec, offset reset), the parsing, one Elasticsearch output per sink (routed by tag; the
 /// credentials read from the mounted Secret, never written here), and a dead-letter topic.
 pub fn processor_config(spec: &LogPipelineSpec, bootstrap: &str) -> String {
+    processor_config_with(spec, bootstrap, true, "strom-operator")
+}
+
+/// The processor's config; without `credentials` the sinks' Secrets are left out (`stromctl up`
+/// has no Kubernetes Secrets to mount).
+pub fn processor_config_with(spec: &LogPipelineSpec, bootstrap: &str, credentials: bool, by: &str) -> String {
     let p = &spec.processor;
     let brokers: Vec<&str> = bootstrap.split(',').collect();
     let outputs: Vec<_> = spec
@@ -88,7 +99,7 @@ pub fn processor_config(spec: &LogPipelineSpec, bootstrap: &str) -> String {
         .iter()
         .map(|s| {
             let mut es = json!({"hosts": s.hosts, "index": s.index});
-            if let Some(secret) = &s.credentials_secret {
+            if let Some(secret) = s.credentials_secret.as_ref().filter(|_| credentials) {
                 es["user_file"] = json!(format!("{}/username", secret_dir(secret)));
                 es["password_file"] = json!(format!("{}/password", secret_dir(secret)));
             }
@@ -105,7 +116,7 @@ pub fn processor_config(spec: &LogPipelineSpec, bootstrap: &str) -> String {
         "outputs": outputs,
         "dead_letter": {"topic": format!("{}-dead-letter", spec.topic.name)},
     }});
-    format!("# strom-pipeline process config, rendered by strom-operator\n{}", serde_yaml::to_string(&cfg).expect("a JSON value serializes"))
+    format!("# strom-pipeline process config, rendered by {by}\n{}", serde_yaml::to_string(&cfg).expect("a JSON value serializes"))
 }
 
 /// Host directories the DaemonSet mounts: the directory of every path (a glob's fixed prefix).
