@@ -101,9 +101,9 @@ def test_up_serves_clients_restarts_what_dies_and_stops_on_ctrl_c(state):
         assert r.returncode == 0, r.stderr
         r = ctl("consume", "--topic", "lzq", "--from-beginning", "--max-messages", "4", "--bootstrap-server", "127.2.0.2:9092")
         assert sorted(r.stdout.split()) == ["four", "one", "three", "two"], r
-        # a second `up` on the same state directory is refused, nothing started
+        # a second `up` on the same state directory asks the running one, which has nothing to do
         r = ctl("up", str(REPO / "examples"), "--state-dir", str(state))
-        assert r.returncode != 0 and "already running" in r.stderr, r
+        assert r.returncode == 0 and "no changes" in r.stdout, r
     finally:
         up.stop()
     assert up.proc.returncode == 0, up.output()
@@ -243,3 +243,56 @@ def test_a_log_pipeline_runs_as_a_shipper_and_a_processor(state, tmp_path):
     finally:
         es.terminate()
         es.wait(10)
+
+
+def test_changes_to_a_running_stack_are_applied(state, tmp_path):
+    """`stromctl up` again with changed resources, as the operator would apply them: a broker
+    setting rolls the brokers one at a time (the controller last) while clients carry on; a
+    broker added; a broker that holds nothing removed; a scale-down below the brokers holding
+    replicas refused; an ensemble's scaling refused with its reason."""
+    seed = (REPO / "examples" / "k8s" / "seed.yaml").read_text()
+    res = tmp_path / "seed.yaml"
+    res.write_text(seed)
+    up = Up(state, res)
+
+    def apply(text):
+        res.write_text(text)
+        return ctl("up", str(res), "--state-dir", str(state), timeout=600)
+
+    try:
+        up.wait_ready()
+        r = apply(seed)
+        assert r.returncode == 0 and "no changes" in r.stdout, r
+        # a broker setting: every broker restarted with it, one at a time, the controller last
+        before = {i: pids_of(str(state / ("default/kafka/%d/" % i))) for i in range(3)}
+        changed = seed.replace("logRetentionHours: 168", "logRetentionHours: 72")
+        r = apply(changed)
+        assert r.returncode == 0, r
+        restarted = [l for l in r.stdout.splitlines() if "restarted kafka-" in l]
+        assert len(restarted) == 3 and "(the controller, last)" in restarted[-1], r.stdout
+        for i in range(3):
+            assert "log.retention.hours=72" in (state / ("default/kafka/%d/server.properties" % i)).read_text()
+            assert pids_of(str(state / ("default/kafka/%d/" % i))) != before[i], "broker %d was not restarted" % i
+        r = ctl("produce", "--topic", "lzq", "--bootstrap-server", BOOT, stdin="after-roll\n")
+        assert r.returncode == 0, r.stderr
+        # one more broker, on the next address
+        four = changed.replace("replicas: 3\n  coordinator:", "replicas: 4\n  coordinator:")
+        r = apply(four)
+        assert r.returncode == 0 and "started kafka-3 (127.2.0.4:9092)" in r.stdout, r
+        assert len(pids_of(str(state / "default/kafka/3/"))) == 1
+        # back to three: kafka-3 holds no replica (the topics were made before it came)
+        r = apply(changed)
+        assert r.returncode == 0 and "stopped kafka-3 (it held no replica)" in r.stdout, r
+        assert pids_of(str(state / "default/kafka/3/")) == []
+        # two: broker 2 holds replicas of lzq, so it is refused and nothing stops
+        r = apply(changed.replace("replicas: 3\n  coordinator:", "replicas: 2\n  coordinator:"))
+        assert r.returncode != 0 and "brokers [2] still hold partition replicas" in r.stderr, r
+        assert len(pids_of(str(state / "default/kafka/2/"))) == 1
+        # an ensemble's size: refused with the reason
+        r = apply(changed.replace("replicas: 3\n  storage:", "replicas: 5\n  storage:", 1))
+        assert r.returncode != 0 and "scaling from 3 to 5 servers is not applied" in r.stderr, r
+        r = ctl("consume", "--topic", "lzq", "--from-beginning", "--max-messages", "1", "--bootstrap-server", "127.2.0.2:9092")
+        assert r.stdout.split() == ["after-roll"], r
+    finally:
+        up.stop()
+    assert up.proc.returncode == 0, up.output()

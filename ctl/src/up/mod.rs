@@ -24,6 +24,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::client::CtlError;
 
+mod apply;
+
 #[derive(Args)]
 pub struct Opts {
     /// Resource files, or directories of them (*.yaml, *.yml).
@@ -432,6 +434,9 @@ pub fn run(o: Opts) -> Result<(), CtlError> {
         }
         return detach(&o);
     }
+    if let Some(pid) = running_up(&o.state_dir) {
+        return apply::ask_running(pid, &o.paths, &o.state_dir, Duration::from_secs(o.timeout + 600));
+    }
     let r = load(&o.paths)?;
     validate(&r)?;
     if r.ensembles.is_empty() && r.brokers.is_empty() {
@@ -579,13 +584,42 @@ async fn up(r: Resources, state: &Path, zk_bin: PathBuf, broker_bin: Option<Path
         println!("started {} ({})", p.member.pod, p.member.config_path.display());
     }
     println!("ready in {:.1}s; state in {}; Ctrl-C stops everything", started.elapsed().as_secs_f64(), state.display());
-    // Supervise: a replica that exits is started again, with backoff.
+    let mut stack = Stack { ensembles, clusters, pipelines, resources: r, state: state.to_path_buf(), broker_bin, pipeline_bin };
+    // `stromctl up` run again on this state directory asks (SIGHUP) to apply its resources.
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {
         tokio::select! {
             _ = &mut stop => break,
+            _ = hup.recv() => stack.answer_apply_request().await,
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
-        let procs = ensembles.iter_mut().flat_map(|(_, _, p)| p.iter_mut()).chain(clusters.iter_mut().flat_map(|(_, _, _, p)| p.iter_mut())).chain(pipelines.iter_mut());
+        stack.restart_exited();
+    }
+    println!("stopping: pipelines, then brokers, then coordinators");
+    // A processor finishes its batch and a shipper saves its registry before the brokers go.
+    futures::future::join_all(stack.pipelines.iter_mut().map(|p| p.stop())).await;
+    stop_all(&mut stack.clusters, &mut stack.ensembles).await;
+    println!("stopped");
+    Ok(())
+}
+
+/// What a running `stromctl up` supervises.
+struct Stack {
+    ensembles: Vec<(String, String, Vec<Proc>)>,
+    /// (namespace, name, bootstrap servers, brokers)
+    clusters: Vec<(String, String, String, Vec<Proc>)>,
+    pipelines: Vec<Proc>,
+    /// The resources it runs now.
+    resources: Resources,
+    state: PathBuf,
+    broker_bin: Option<PathBuf>,
+    pipeline_bin: Option<PathBuf>,
+}
+
+impl Stack {
+    /// A replica that exited is started again, with backoff, as a kubelet would.
+    fn restart_exited(&mut self) {
+        let procs = self.ensembles.iter_mut().flat_map(|(_, _, p)| p.iter_mut()).chain(self.clusters.iter_mut().flat_map(|(_, _, _, p)| p.iter_mut())).chain(self.pipelines.iter_mut());
         for p in procs {
             let exited = match p.child.as_mut() {
                 Some(c) => c.try_wait().ok().flatten(),
@@ -606,12 +640,6 @@ async fn up(r: Resources, state: &Path, zk_bin: PathBuf, broker_bin: Option<Path
             }
         }
     }
-    println!("stopping: pipelines, then brokers, then coordinators");
-    // A processor finishes its batch and a shipper saves its registry before the brokers go.
-    futures::future::join_all(pipelines.iter_mut().map(|p| p.stop())).await;
-    stop_all(&mut clusters, &mut ensembles).await;
-    println!("stopped");
-    Ok(())
 }
 
 async fn stop_all(clusters: &mut [(String, String, String, Vec<Proc>)], ensembles: &mut [(String, String, Vec<Proc>)]) {
