@@ -121,6 +121,12 @@ def test_an_invalid_resource_is_refused_and_nothing_starts(state, tmp_path):
     other.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
     r = ctl("up", str(other), "--state-dir", str(state))
     assert r.returncode != 0 and "not a Strom resource" in r.stderr, r
+    # a state directory written by a stromctl with another layout: refused, nothing started
+    state.mkdir(parents=True)
+    (state / "state-format").write_text("7\nstromctl 9.0.0\n")
+    r = ctl("up", str(REPO / "examples"), "--state-dir", str(state))
+    assert r.returncode != 0 and 'holds state format "7" (written by stromctl 9.0.0)' in r.stderr, r
+    assert not (state / "default").exists() and pids_of(str(state)) == []
 
 
 def test_a_missing_binary_is_named(state, tmp_path):

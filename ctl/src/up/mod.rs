@@ -412,8 +412,34 @@ async fn mode(addr: &str, port: i32) -> Option<String> {
     out.lines().find_map(|l| l.strip_prefix("Mode: ").map(str::to_string))
 }
 
+/// The layout of a state directory this stromctl writes (`state-format` in it). A directory
+/// written by a stromctl with another layout is refused rather than misread.
+const STATE_FORMAT: &str = "1";
+
+/// Checks (or, on a new directory, writes) the state directory's format.
+fn check_state_format(state: &Path) -> Result<(), CtlError> {
+    let path = state.join("state-format");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let format = text.lines().next().unwrap_or_default().trim().to_string();
+            if format != STATE_FORMAT {
+                let by = text.lines().nth(1).unwrap_or("an unknown stromctl").trim().to_string();
+                return Err(usage(format!("{} holds state format {format:?} (written by {by}); this stromctl {} reads format {STATE_FORMAT}: use that stromctl, or another --state-dir (stromctl down --purge deletes it)", state.display(), env!("CARGO_PKG_VERSION"))));
+            }
+            Ok(())
+        }
+        // A new directory (or one from before the format was written down: the same layout).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::write(&path, format!("{STATE_FORMAT}\nstromctl {}\n", env!("CARGO_PKG_VERSION")))?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn lock(state: &Path) -> Result<PathBuf, CtlError> {
     std::fs::create_dir_all(state)?;
+    check_state_format(state)?;
     let path = state.join("up.pid");
     if let Ok(pid) = std::fs::read_to_string(&path) {
         let pid = pid.trim();
