@@ -255,7 +255,7 @@ def test_changes_to_a_running_stack_are_applied(state, tmp_path):
     """`stromctl up` again with changed resources, as the operator would apply them: a broker
     setting rolls the brokers one at a time (the controller last) while clients carry on; a
     broker added; a broker that holds nothing removed; a scale-down below the brokers holding
-    replicas refused; an ensemble's scaling refused with its reason."""
+    replicas refused; the ensemble grown to five servers and back by reconfig."""
     seed = (REPO / "examples" / "k8s" / "seed.yaml").read_text()
     res = tmp_path / "seed.yaml"
     res.write_text(seed)
@@ -294,11 +294,26 @@ def test_changes_to_a_running_stack_are_applied(state, tmp_path):
         r = apply(changed.replace("replicas: 3\n  coordinator:", "replicas: 2\n  coordinator:"))
         assert r.returncode != 0 and "brokers [2] still hold partition replicas" in r.stderr, r
         assert len(pids_of(str(state / "default/kafka/2/"))) == 1
-        # an ensemble's size: refused with the reason
+        # the ensemble 3 -> 5 -> 3, one server at a time by reconfig, as the operator does
         r = apply(changed.replace("replicas: 3\n  storage:", "replicas: 5\n  storage:", 1))
-        assert r.returncode != 0 and "scaling from 3 to 5 servers is not applied" in r.stderr, r
-        r = ctl("consume", "--topic", "lzq", "--from-beginning", "--max-messages", "1", "--bootstrap-server", "127.2.0.2:9092")
-        assert r.stdout.split() == ["after-roll"], r
+        assert r.returncode == 0, r
+        assert "added server 4 (zk-3) by reconfig" in r.stdout and "added server 5 (zk-4) by reconfig" in r.stdout, r.stdout
+        five = ",".join("127.1.0.%d:2181" % i for i in range(1, 6))
+        st = ctl("zk", "status", "--servers", five, "--wait", "30")
+        assert "5 servers, 5 serving" in st.stdout, st
+        r = ctl("produce", "--topic", "lzq", "--bootstrap-server", BOOT, stdin="five\n")
+        assert r.returncode == 0, r.stderr
+        r = apply(changed)
+        assert r.returncode == 0, r
+        assert "removed server 5 (zk-4) by reconfig" in r.stdout and "removed server 4 (zk-3) by reconfig" in r.stdout, r.stdout
+        assert not (state / "default/zk/4").exists() and pids_of(str(state / "default/zk/4/")) == []
+        st = ctl("zk", "status", "--servers", ",".join("127.1.0.%d:2181" % i for i in range(1, 4)), "--wait", "30")
+        assert "3 servers, 3 serving" in st.stdout, st
+        # to one server: refused (a single server runs standalone)
+        r = apply(changed.replace("replicas: 3\n  storage:", "replicas: 1\n  storage:", 1))
+        assert r.returncode != 0 and "standalone" in r.stderr, r
+        r = ctl("consume", "--topic", "lzq", "--from-beginning", "--max-messages", "2", "--bootstrap-server", "127.2.0.2:9092")
+        assert r.stdout.split() == ["after-roll", "five"], r
     finally:
         up.stop()
     assert up.proc.returncode == 0, up.output()

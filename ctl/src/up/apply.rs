@@ -7,14 +7,17 @@
 //! leader and the broker controller last, a broker only while no partition is under-replicated;
 //! brokers added; brokers removed only when they hold no partition replica (as the operator
 //! refuses, and `stromctl brokers drain <id>` empties one); topics created or grown; pipelines
-//! restarted, started or stopped. Refused: adding or removing an ensemble or a broker cluster,
-//! and scaling an ensemble (the operator does that by reconfig; here, `down` then `up`).
+//! restarted, started or stopped; an ensemble scaled one server at a time by reconfig as its
+//! super user (as the operator does). Refused: adding or removing an ensemble or a broker
+//! cluster (`down` then `up`), scaling an ensemble to or from one server (it runs standalone).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use strom_operator::probe::{super_digest, Live, Probe};
 use strom_operator::render::local::{self, Member};
+use strom_operator::scaling::{self, Plan};
 
 use super::{ensure_topic, load, mode, name_of, usage, validate, Proc, Resources, Stack};
 use crate::client::CtlError;
@@ -108,13 +111,6 @@ impl Stack {
         if old_e != new_e || old_b != new_b {
             return Err("adding or removing a CoordinatorEnsemble or a BrokerCluster is not applied to a running stack: stromctl down, then up".into());
         }
-        for e in &new.ensembles {
-            let (ns, name) = name_of(&e.metadata);
-            let old = self.resources.ensembles.iter().find(|o| name_of(&o.metadata) == (ns.clone(), name.clone())).map(|o| o.spec.replicas).unwrap_or_default();
-            if old != e.spec.replicas {
-                return Err(format!("CoordinatorEnsemble {ns}/{name}: scaling from {old} to {} servers is not applied by stromctl up (the operator scales an ensemble by reconfig); stromctl down, then up", e.spec.replicas));
-            }
-        }
         self.apply_ensembles(&new, done).await?;
         self.apply_clusters(&new, done).await?;
         self.apply_topics(&new, done).await;
@@ -126,8 +122,13 @@ impl Stack {
     async fn apply_ensembles(&mut self, new: &Resources, done: &mut Vec<String>) -> Result<(), String> {
         for (i, (ns, name, procs)) in self.ensembles.iter_mut().enumerate() {
             let Some(e) = new.ensembles.iter().find(|e| name_of(&e.metadata) == (ns.clone(), name.clone())) else { continue };
-            let members = local::ensemble_members(ns, name, i, &e.spec, &self.state);
-            let changed: Vec<usize> = (0..procs.len()).filter(|&o| members.get(o).is_some_and(|m| m.config != procs[o].member.config)).collect();
+            let password = super::admin_password(&self.state, ns, name).map_err(|e| e.to_string())?;
+            let digest = super_digest(&password);
+            scale_ensemble(ns, name, i, &e.spec, procs, &self.state, &self.zk_bin, &password, &digest, done).await?;
+            let members = local::ensemble_members_with(ns, name, i, &e.spec, &self.state, Some(&digest));
+            // Settings (server lines aside: membership changes by reconfig, not by restarts).
+            let settings = |c: &str| strom_operator::render::ensemble::settings_hash(c);
+            let changed: Vec<usize> = (0..procs.len()).filter(|&o| members.get(o).is_some_and(|m| settings(&m.config) != settings(&procs[o].member.config))).collect();
             if changed.is_empty() {
                 continue;
             }
@@ -143,16 +144,7 @@ impl Stack {
             for o in order {
                 let p = &mut procs[o];
                 restart_with(p, members[o].clone()).await.map_err(|e| e.to_string())?;
-                let deadline = Instant::now() + Duration::from_secs(60);
-                loop {
-                    if matches!(mode(&p.member.address, p.member.port).await.as_deref(), Some("leader" | "follower" | "standalone")) {
-                        break;
-                    }
-                    if Instant::now() >= deadline {
-                        return Err(format!("{} does not serve 60s after its restart; see its server.log", p.member.pod));
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
+                serving(p, Duration::from_secs(60)).await?;
                 done.push(format!("CoordinatorEnsemble {ns}/{name}: restarted {} with its new zoo.cfg{}", p.member.pod, if Some(o) == leader { " (the leader, last)" } else { "" }));
             }
         }
@@ -160,7 +152,12 @@ impl Stack {
     }
 
     async fn apply_clusters(&mut self, new: &Resources, done: &mut Vec<String>) -> Result<(), String> {
-        let connects: BTreeMap<(String, String), String> = self.resources.ensembles.iter().enumerate().map(|(i, e)| (name_of(&e.metadata), local::ensemble_connect(i, &e.spec))).collect();
+        // The ensembles' connect strings as they are now (they follow their size).
+        let connects: BTreeMap<(String, String), String> = self
+            .ensembles
+            .iter()
+            .map(|(ns, name, procs)| ((ns.clone(), name.clone()), procs.iter().map(|p| format!("{}:{}", p.member.address, p.member.port)).collect::<Vec<_>>().join(",")))
+            .collect();
         for (i, (ns, name, bootstrap, procs)) in self.clusters.iter_mut().enumerate() {
             let Some(b) = new.brokers.iter().find(|b| name_of(&b.metadata) == (ns.clone(), name.clone())) else { continue };
             let connect = match (&b.spec.coordinator.ensemble, &b.spec.coordinator.connect) {
@@ -280,6 +277,88 @@ impl Stack {
             }
         }
         Ok(())
+    }
+}
+
+/// Scales a running ensemble to `spec.replicas` servers as the operator does (`scaling::plan`):
+/// one server at a time by reconfig as its super user; a new server starts first with the
+/// members and itself in its zoo.cfg, a leaving one stops (and its directory goes) after.
+#[allow(clippy::too_many_arguments)]
+async fn scale_ensemble(ns: &str, name: &str, index: usize, spec: &strom_operator::crd::ensemble::CoordinatorEnsembleSpec, procs: &mut Vec<Proc>, state: &Path, bin: &Path, password: &str, digest: &str, done: &mut Vec<String>) -> Result<(), String> {
+    let what = format!("CoordinatorEnsemble {ns}/{name}");
+    for _ in 0..8 {
+        let connect = procs.iter().map(|p| format!("{}:{}", p.member.address, p.member.port)).collect::<Vec<_>>().join(",");
+        let running = procs.len() as i32;
+        if running == spec.replicas {
+            return Ok(());
+        }
+        let text = Live.ensemble_config(connect.clone()).await.map_err(|e| format!("{what}: {e}"))?;
+        let members_at = |pods: i32| {
+            let mut s = spec.clone();
+            s.replicas = pods;
+            local::ensemble_members_with(ns, name, index, &s, state, Some(digest))
+        };
+        match scaling::plan(&scaling::voters(&text), spec.replicas, running) {
+            Plan::Steady { .. } => return Ok(()),
+            Plan::Unexpected { why, .. } => return Err(format!("{what}: {why}")),
+            Plan::Grow { pods, add } => {
+                let members = members_at(pods);
+                let m = members[(add - 1) as usize].clone();
+                if let Err(e) = std::net::TcpListener::bind((m.address.as_str(), m.port as u16)) {
+                    return Err(format!("{}:{} ({}) is taken or unusable: {e}", m.address, m.port, m.pod));
+                }
+                let prefix = format!("server.{add}=");
+                let line = m.config.lines().find(|l| l.starts_with(&prefix)).map(str::to_string).ok_or_else(|| format!("{what}: no {prefix} line rendered"))?;
+                let mut p = Proc { member: m, bin: bin.to_path_buf(), args: vec![], child: None, restarts: 0, next_start: Instant::now() };
+                let _ = std::fs::remove_dir_all(&p.member.dir); // a server joins from an empty directory
+                write_member(&p.member).map_err(|e| e.to_string())?;
+                p.start().map_err(|e| e.to_string())?;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if let Err(e) = Live.reconfigure(connect, password.to_string(), vec![line], vec![]).await {
+                    p.stop().await;
+                    return Err(format!("{what}: adding server {add}: {e}"));
+                }
+                serving(&mut p, Duration::from_secs(60)).await?;
+                done.push(format!("{what}: added server {add} ({}) by reconfig", p.member.pod));
+                procs.push(p);
+                rewrite(procs, &members);
+            }
+            Plan::Shrink { pods, remove } => {
+                Live.reconfigure(connect, password.to_string(), vec![], vec![remove]).await.map_err(|e| format!("{what}: removing server {remove}: {e}"))?;
+                if let Some(pos) = procs.iter().position(|p| p.member.ordinal as i64 == remove - 1) {
+                    let mut p = procs.remove(pos);
+                    p.stop().await;
+                    // its volume goes with it, as the operator's StatefulSet deletes the claim
+                    let _ = std::fs::remove_dir_all(&p.member.dir);
+                    done.push(format!("{what}: removed server {remove} ({}) by reconfig, then stopped it", p.member.pod));
+                }
+                rewrite(procs, &members_at(pods - 1));
+            }
+        }
+    }
+    Err(format!("{what}: the membership did not settle"))
+}
+
+/// The members' zoo.cfg files list the new membership (read at their next start; the current
+/// membership is in their logs).
+fn rewrite(procs: &mut [Proc], members: &[Member]) {
+    for (p, m) in procs.iter_mut().zip(members) {
+        p.member = m.clone();
+        let _ = std::fs::write(&p.member.config_path, &p.member.config);
+    }
+}
+
+/// Waits until a coordinator serves (leader, follower or standalone).
+async fn serving(p: &mut Proc, limit: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if matches!(mode(&p.member.address, p.member.port).await.as_deref(), Some("leader" | "follower" | "standalone")) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("{} does not serve {}s after its start; see its server.log", p.member.pod, limit.as_secs()));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

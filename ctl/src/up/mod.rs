@@ -412,6 +412,26 @@ async fn mode(addr: &str, port: i32) -> Option<String> {
     out.lines().find_map(|l| l.strip_prefix("Mode: ").map(str::to_string))
 }
 
+/// The password of an ensemble's super user (who may reconfig it), made once and kept in
+/// `<state>/<namespace>/<name>/admin-password` (owner-only), as the operator keeps it in a Secret.
+fn admin_password(state: &Path, ns: &str, name: &str) -> Result<String, CtlError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = state.join(ns).join(name).join("admin-password");
+    if let Ok(pw) = std::fs::read_to_string(&path) {
+        if !pw.trim().is_empty() {
+            return Ok(pw.trim().to_string());
+        }
+    }
+    use rand::distr::{Alphanumeric, SampleString};
+    let pw = Alphanumeric.sample_string(&mut rand::rng(), 32);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
+    std::io::Write::write_all(&mut f, pw.as_bytes())?;
+    Ok(pw)
+}
+
 /// The layout of a state directory this stromctl writes (`state-format` in it). A directory
 /// written by a stromctl with another layout is refused rather than misread.
 const STATE_FORMAT: &str = "1";
@@ -487,7 +507,8 @@ async fn up(r: Resources, state: &Path, zk_bin: PathBuf, broker_bin: Option<Path
     let mut connects: BTreeMap<(String, String), String> = BTreeMap::new();
     for (i, e) in r.ensembles.iter().enumerate() {
         let (ns, name) = name_of(&e.metadata);
-        let members = local::ensemble_members(&ns, &name, i, &e.spec, state);
+        let digest = strom_operator::probe::super_digest(&admin_password(state, &ns, &name)?);
+        let members = local::ensemble_members_with(&ns, &name, i, &e.spec, state, Some(&digest));
         connects.insert((ns.clone(), name.clone()), local::ensemble_connect(i, &e.spec));
         let procs = members.into_iter().map(|m| Proc { member: m, bin: zk_bin.clone(), args: vec![], child: None, restarts: 0, next_start: Instant::now() }).collect();
         ensembles.push((ns, name, procs));
@@ -610,7 +631,7 @@ async fn up(r: Resources, state: &Path, zk_bin: PathBuf, broker_bin: Option<Path
         println!("started {} ({})", p.member.pod, p.member.config_path.display());
     }
     println!("ready in {:.1}s; state in {}; Ctrl-C stops everything", started.elapsed().as_secs_f64(), state.display());
-    let mut stack = Stack { ensembles, clusters, pipelines, resources: r, state: state.to_path_buf(), broker_bin, pipeline_bin };
+    let mut stack = Stack { ensembles, clusters, pipelines, resources: r, state: state.to_path_buf(), zk_bin, broker_bin, pipeline_bin };
     // `stromctl up` run again on this state directory asks (SIGHUP) to apply its resources.
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {
@@ -638,6 +659,7 @@ struct Stack {
     /// The resources it runs now.
     resources: Resources,
     state: PathBuf,
+    zk_bin: PathBuf,
     broker_bin: Option<PathBuf>,
     pipeline_bin: Option<PathBuf>,
 }

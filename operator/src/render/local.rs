@@ -37,6 +37,12 @@ fn dir(state: &Path, namespace: &str, name: &str, ordinal: i32) -> PathBuf {
 /// Members of an ensemble; each gets its own zoo.cfg (its client and admin addresses differ)
 /// and, in its data directory, the myid file strom-coordinator reads (ordinal + 1).
 pub fn ensemble_members(namespace: &str, name: &str, index: usize, spec: &CoordinatorEnsembleSpec, state: &Path) -> Vec<Member> {
+    ensemble_members_with(namespace, name, index, spec, state, None)
+}
+
+/// As `ensemble_members`, with the super user's digest in zoo.cfg (who may reconfig: `stromctl
+/// up` scales a running ensemble as the operator does).
+pub fn ensemble_members_with(namespace: &str, name: &str, index: usize, spec: &CoordinatorEnsembleSpec, state: &Path, super_digest: Option<&str>) -> Vec<Member> {
     let hosts: Vec<String> = (0..spec.replicas).map(|i| address(1, index, i)).collect();
     (0..spec.replicas)
         .map(|i| {
@@ -44,7 +50,10 @@ pub fn ensemble_members(namespace: &str, name: &str, index: usize, spec: &Coordi
             let data = d.join("data");
             let addr = hosts[i as usize].clone();
             let header = format!("zoo.cfg of {name}-{i} (CoordinatorEnsemble {namespace}/{name}), rendered by stromctl up");
-            let local = [("clientPortAddress", addr.clone()), ("admin.serverAddress", addr.clone())];
+            let mut local = vec![("clientPortAddress", addr.clone()), ("admin.serverAddress", addr.clone())];
+            if let Some(d) = super_digest {
+                local.push(("DigestAuthenticationProvider.superDigest", d.to_string()));
+            }
             let config = super::ensemble::zoo_cfg_with(&header, spec, &hosts, &data.display().to_string(), &local);
             Member { resource: format!("{namespace}/{name}"), pod: format!("{name}-{i}"), ordinal: i, address: addr, port: spec.ports.client, config_path: d.join("zoo.cfg"), dir: d, config }
         })
