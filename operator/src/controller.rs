@@ -36,13 +36,15 @@ pub struct Context {
     pub probe: Arc<dyn Probe>,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
+    /// Failed reconciles in a row per resource (`Kind/namespace/name`), for the backoff.
+    pub failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
 }
 
 impl Context {
     pub fn new(client: Client, probe: Arc<dyn Probe>, metrics: Arc<Metrics>) -> Context {
         let instance = std::env::var("POD_NAME").ok().or_else(|| std::env::var("HOSTNAME").ok());
         let recorder = Recorder::new(client.clone(), Reporter { controller: MANAGER.into(), instance });
-        Context { client, probe, recorder, metrics }
+        Context { client, probe, recorder, metrics, failures: Default::default() }
     }
 
     /// A Kubernetes Event on `obj` (shown by `kubectl describe`) and the action counted in the
@@ -427,20 +429,38 @@ async fn assign_racks(ctx: &Context, ns: &str, r: &Rendered, label: &str) -> Res
 }
 
 /// Runs one reconcile, counting it and its duration in the metrics.
-pub async fn measured<F>(kind: &'static str, metrics: Arc<Metrics>, reconcile: F) -> Result<Action, Error>
+pub async fn measured<F>(kind: &'static str, ctx: Arc<Context>, key: String, reconcile: F) -> Result<Action, Error>
 where
     F: std::future::Future<Output = Result<Action, Error>>,
 {
     let start = std::time::Instant::now();
     let r = reconcile.await;
-    metrics.reconciled(kind, r.is_ok(), start.elapsed());
+    ctx.metrics.reconciled(kind, r.is_ok(), start.elapsed());
+    if r.is_ok() {
+        ctx.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&format!("{kind}/{key}"));
+    }
     r
 }
 
-/// Errors: logged, retried after a while (never a crash loop).
-pub fn error_policy<K>(_obj: Arc<K>, e: &Error, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(error = %e, "reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(10))
+/// The wait before retrying a resource whose reconcile failed `failures` times in a row:
+/// 5 s doubling to at most 5 minutes.
+pub fn retry_after(failures: u32) -> Duration {
+    Duration::from_secs(5u64.saturating_mul(1 << failures.saturating_sub(1).min(6)).min(300))
+}
+
+/// Errors: logged, retried with exponential backoff per resource (never a crash loop); a
+/// successful reconcile (`measured`) resets the count.
+pub fn error_policy<K: Resource<DynamicType = ()>>(obj: Arc<K>, e: &Error, ctx: Arc<Context>) -> Action {
+    let key = format!("{}/{}/{}", K::kind(&()), obj.meta().namespace.as_deref().unwrap_or_default(), obj.meta().name.as_deref().unwrap_or_default());
+    let failures = {
+        let mut f = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = f.entry(key.clone()).or_insert(0);
+        *n += 1;
+        *n
+    };
+    let wait = retry_after(failures);
+    tracing::warn!(error = %e, resource = %key, failures, retry_in_s = wait.as_secs(), "reconcile failed; retrying");
+    Action::requeue(wait)
 }
 
 /// Finalizer on Topics: the Kafka topic is deleted before the resource goes.
@@ -569,4 +589,15 @@ pub async fn reconcile_pipeline(p: Arc<LogPipeline>, ctx: Arc<Context>) -> Resul
     });
     patch_status(&ctx.client, &*p, status).await?;
     Ok(Action::requeue(Duration::from_secs(if available && shippers_ok { 60 } else { 10 })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_reconciles_back_off_exponentially_to_five_minutes() {
+        let waits: Vec<u64> = (1..=9).map(|n| retry_after(n).as_secs()).collect();
+        assert_eq!(waits, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
+    }
 }

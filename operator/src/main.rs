@@ -100,6 +100,9 @@ async fn main() -> std::process::ExitCode {
     metrics.set_ready(true);
     let ctx = Arc::new(Context::new(client.clone(), Arc::new(strom_operator::probe::Live), metrics.clone()));
     let namespace = o.namespace.clone();
+    fn key<K: kube::Resource>(o: &K) -> String {
+        format!("{}/{}", o.meta().namespace.as_deref().unwrap_or_default(), o.meta().name.as_deref().unwrap_or_default())
+    }
     fn api<K>(client: &Client, ns: &Option<String>) -> Api<K>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
@@ -113,7 +116,7 @@ async fn main() -> std::process::ExitCode {
         .owns(api::<StatefulSet>(&client, &namespace), watcher::Config::default())
         .owns(api::<ConfigMap>(&client, &namespace), watcher::Config::default())
         .shutdown_on_signal()
-        .run(|o, c| measured("CoordinatorEnsemble", c.metrics.clone(), reconcile_ensemble(o, c)), error_policy, ctx.clone())
+        .run(|o, c| measured("CoordinatorEnsemble", c.clone(), key(&*o), reconcile_ensemble(o, c)), error_policy, ctx.clone())
         .for_each(|r| async move {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "ensemble reconcile");
@@ -123,7 +126,7 @@ async fn main() -> std::process::ExitCode {
         .owns(api::<StatefulSet>(&client, &namespace), watcher::Config::default())
         .owns(api::<ConfigMap>(&client, &namespace), watcher::Config::default())
         .shutdown_on_signal()
-        .run(|o, c| measured("BrokerCluster", c.metrics.clone(), reconcile_brokers(o, c)), error_policy, ctx.clone())
+        .run(|o, c| measured("BrokerCluster", c.clone(), key(&*o), reconcile_brokers(o, c)), error_policy, ctx.clone())
         .for_each(|r| async move {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "broker cluster reconcile");
@@ -131,7 +134,7 @@ async fn main() -> std::process::ExitCode {
         });
     let topics = Controller::new(api::<Topic>(&client, &namespace), watcher::Config::default())
         .shutdown_on_signal()
-        .run(|o, c| measured("Topic", c.metrics.clone(), reconcile_topic(o, c)), error_policy, ctx.clone())
+        .run(|o, c| measured("Topic", c.clone(), key(&*o), reconcile_topic(o, c)), error_policy, ctx.clone())
         .for_each(|r| async move {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "topic reconcile");
@@ -142,7 +145,7 @@ async fn main() -> std::process::ExitCode {
         .owns(api::<Deployment>(&client, &namespace), watcher::Config::default())
         .owns(api::<ConfigMap>(&client, &namespace), watcher::Config::default())
         .shutdown_on_signal()
-        .run(|o, c| measured("LogPipeline", c.metrics.clone(), reconcile_pipeline(o, c)), error_policy, ctx.clone())
+        .run(|o, c| measured("LogPipeline", c.clone(), key(&*o), reconcile_pipeline(o, c)), error_policy, ctx.clone())
         .for_each(|r| async move {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "log pipeline reconcile");

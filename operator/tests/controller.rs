@@ -542,3 +542,22 @@ async fn rack_awareness_copies_each_nodes_zone_onto_its_broker_pod() {
     let msg = condition(&status, "Progressing")["message"].as_str().unwrap().to_string();
     assert!(msg.contains("kafka-0 (node n-x has no label topology.kubernetes.io/zone)"), "{msg}");
 }
+
+#[tokio::test]
+async fn errors_back_off_per_resource_and_a_success_resets_it() {
+    use kube::runtime::controller::Action;
+    use std::time::Duration;
+    use strom_operator::controller::{error_policy, measured, Error};
+    let (ctx, _h) = setup();
+    let e = Arc::new(ensemble(3, json!({})));
+    let other = Arc::new(ensemble(3, json!({"metadata": {"name": "zk2"}})));
+    let err = Error::Reference("the cluster is not there".into());
+    assert_eq!(error_policy(e.clone(), &err, ctx.clone()), Action::requeue(Duration::from_secs(5)));
+    assert_eq!(error_policy(e.clone(), &err, ctx.clone()), Action::requeue(Duration::from_secs(10)));
+    assert_eq!(error_policy(e.clone(), &err, ctx.clone()), Action::requeue(Duration::from_secs(20)));
+    // each resource has its own count
+    assert_eq!(error_policy(other, &err, ctx.clone()), Action::requeue(Duration::from_secs(5)));
+    // a reconcile that succeeds starts the count again
+    measured("CoordinatorEnsemble", ctx.clone(), "logs/zk".into(), async { Ok(Action::await_change()) }).await.unwrap();
+    assert_eq!(error_policy(e, &err, ctx), Action::requeue(Duration::from_secs(5)));
+}
