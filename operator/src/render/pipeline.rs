@@ -125,11 +125,7 @@ pub fn host_dirs(spec: &LogPipelineSpec) -> BTreeSet<String> {
         .iter()
         .filter(|s| s.mode == "DaemonSet")
         .flat_map(|s| s.paths.iter())
-        .map(|p| {
-            let fixed: String = p.split('/').take_while(|c| !c.contains(['*', '?', '['])).collect::<Vec<_>>().join("/");
-            let dir = if fixed == *p { p.rsplit_once('/').map_or("/", |(d, _)| d).to_string() } else { fixed };
-            if dir.is_empty() { "/".to_string() } else { dir }
-        })
+        .map(|p| fixed_dir(p))
         .collect()
 }
 
@@ -212,6 +208,34 @@ pub fn render(owner: &Owner, spec: &LogPipelineSpec, bootstrap: &str) -> Rendere
         ..Default::default()
     };
     RenderedPipeline { topic, dead_letter_topic, shipper_config, shipper, processor_config, processor }
+}
+
+/// For sources in `Sidecar` mode: the container to add to the application's pods (next to the
+/// application, sharing the volume its logs are written to, `logs_volume` mounted at each
+/// source's directory), and the volumes it needs besides that one: the pipeline's shipper
+/// ConfigMap and an emptyDir for its registry (read positions survive container restarts).
+pub fn sidecar(owner: &Owner, spec: &LogPipelineSpec, logs_volume: &str) -> (Container, Vec<Volume>) {
+    let dirs: BTreeSet<String> = spec.sources.iter().filter(|s| s.mode == "Sidecar").flat_map(|s| s.paths.iter()).map(|p| fixed_dir(p)).collect();
+    let mut mounts = vec![config_mount(), VolumeMount { name: "shipper-state".into(), mount_path: SHIPPER_STATE.into(), ..Default::default() }];
+    for d in &dirs {
+        mounts.push(VolumeMount { name: logs_volume.into(), mount_path: d.clone(), read_only: Some(true), ..Default::default() });
+    }
+    let c = Container {
+        name: "shipper".into(),
+        image: Some(spec.processor.pod.image.clone().unwrap_or_else(|| DEFAULT_IMAGE.into())),
+        command: Some(vec!["strom-pipeline".into(), "ship".into(), "--config".into(), format!("{CONFIG_DIR}/{SHIPPER_FILE}")]),
+        volume_mounts: Some(mounts),
+        ..Default::default()
+    };
+    let volumes = vec![config_volume(&format!("{}-shipper", owner.name)), Volume { name: "shipper-state".into(), empty_dir: Some(Default::default()), ..Default::default() }];
+    (c, volumes)
+}
+
+/// The directory of a path, or a glob's fixed prefix.
+fn fixed_dir(p: &str) -> String {
+    let fixed: String = p.split('/').take_while(|c| !c.contains(['*', '?', '['])).collect::<Vec<_>>().join("/");
+    let dir = if fixed == *p { p.rsplit_once('/').map_or("/", |(d, _)| d).to_string() } else { fixed };
+    if dir.is_empty() { "/".to_string() } else { dir }
 }
 
 fn config_volume(config_map: &str) -> Volume {
@@ -298,5 +322,35 @@ mod tests {
         let r = render(&Owner { name: "n".into(), namespace: "x".into(), reference: None }, &s, "b:9092");
         assert!(r.shipper.is_none());
         assert!(r.shipper_config.data.unwrap()[SHIPPER_FILE].contains("access.log"));
+    }
+}
+
+#[cfg(test)]
+mod sidecar_tests {
+    use super::*;
+
+    /// The README's sidecar example is what `sidecar` renders for its pipeline.
+    #[test]
+    fn the_readme_sidecar_example_is_the_rendered_one() {
+        let readme = include_str!("../../../README.md");
+        let block = |tag: &str| -> String {
+            let start = readme.find(&format!("<!-- {tag} -->")).unwrap_or_else(|| panic!("README has no {tag} block"));
+            let body = &readme[start..];
+            let code = body.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+            let end = body[code..].find("```").expect("closed") + code;
+            body[code..end].to_string()
+        };
+        let spec: LogPipelineSpec = serde_yaml::from_str::<serde_yaml::Value>(&block("sidecar-pipeline")).map(|v| serde_yaml::from_value(v["spec"].clone()).unwrap()).unwrap();
+        let owner = Owner { name: "app".into(), namespace: "default".into(), reference: None };
+        let (c, volumes) = sidecar(&owner, &spec, "app-logs");
+        let shown: serde_yaml::Value = serde_yaml::from_str(&block("sidecar-pod")).unwrap();
+        let pod = &shown["spec"];
+        let rendered_c: serde_yaml::Value = serde_yaml::to_value(&c).unwrap();
+        let shown_c = pod["containers"].as_sequence().unwrap().iter().find(|x| x["name"] == "shipper").expect("a shipper container").clone();
+        assert_eq!(shown_c, rendered_c, "README's shipper container");
+        for v in volumes {
+            let v = serde_yaml::to_value(&v).unwrap();
+            assert!(pod["volumes"].as_sequence().unwrap().contains(&v), "README lacks volume {v:?}");
+        }
     }
 }

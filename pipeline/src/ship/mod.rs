@@ -136,7 +136,9 @@ pub async fn run(
     };
     tracing::info!(path = %registry_path.display(), files = loaded.files.len(), "registry loaded");
     let registry = Arc::new(Mutex::new(Registry::from_file(loaded)));
-    let host_name = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_else(|_| "localhost".into());
+    // host.name: the node's name on Kubernetes (NODE_NAME, which the operator sets from the
+    // downward API, as Filebeat's DaemonSet does), else this machine's host name.
+    let host_name = std::env::var("NODE_NAME").ok().filter(|n| !n.is_empty()).unwrap_or_else(|| hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_else(|_| "localhost".into()));
     let inputs = config
         .inputs
         .iter()
