@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks: our figures next to the reference system's, measured in the same run.
-# Prints, asserts nothing about speed. Usage: tests/bench.sh [--smoke] [coordinator] [ensemble] [broker] [replication] [up]
+# Prints, asserts nothing about speed. Usage: tests/bench.sh [--smoke] [coordinator] [ensemble] [broker] [replication] [up] [pipeline]
 #   (no name: all of them)
 #   --smoke   tiny load on a debug build, so tests/run.sh keeps the tooling working.
 #   coordinator  strom-coordinator vs Apache ZooKeeper 3.8 (strom-zkbench); BENCH_SECONDS per run
@@ -18,6 +18,12 @@
 #                with each system's default session timeouts and with both at 6 s. One cluster runs
 #                at a time. Exits non-zero, after the table, when a tool run or a failover fails.
 #   up           stromctl up examples/: time to ready and the six servers' memory at rest.
+#   pipeline     strom-pipeline ship vs rsyslog (imfile -> omkafka, librdkafka inside) shipping the
+#                same generated nginx access log (BENCH_LINES lines) with acks=all to three
+#                strom-brokers (lines/s, MiB/s, CPU, peak and idle RSS), with Vector's and Filebeat's
+#                published file->TCP figures beside them; then strom-pipeline process parsing that
+#                topic (nginx_combined + date) into a file and into the Elasticsearch stand-in. Exits
+#                non-zero, after the tables, when a run did not deliver every line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -29,10 +35,10 @@ for a in "$@"; do
     *) names+=("$a") ;;
   esac
 done
-[ ${#names[@]} -gt 0 ] || names=(coordinator ensemble broker replication up)
+[ ${#names[@]} -gt 0 ] || names=(coordinator ensemble broker replication up pipeline)
 
 for n in "${names[@]}"; do
-  case "$n" in coordinator|ensemble|broker|replication|up) ;; *) echo "unknown benchmark: $n (known: coordinator, ensemble, broker, replication, up)" >&2; exit 2 ;; esac
+  case "$n" in coordinator|ensemble|broker|replication|up|pipeline) ;; *) echo "unknown benchmark: $n (known: coordinator, ensemble, broker, replication, up, pipeline)" >&2; exit 2 ;; esac
 done
 
 bash tests/lib/install.sh
@@ -42,15 +48,19 @@ source tests/lib/kafka.sh
 # One cargo build for every benchmark asked for.
 pkgs=(-p strom-coordinator)
 for n in "${names[@]}"; do
-  case "$n" in broker|replication|up) [[ " ${pkgs[*]} " == *" strom-broker "* ]] || pkgs+=(-p strom-broker) ;; esac
+  case "$n" in broker|replication|up|pipeline) [[ " ${pkgs[*]} " == *" strom-broker "* ]] || pkgs+=(-p strom-broker) ;; esac
   [ "$n" = up ] && pkgs+=(-p stromctl)
+  [ "$n" = pipeline ] && pkgs+=(-p strom-pipeline)
 done
+# Where cargo puts the binaries: CARGO_TARGET_DIR when set (relative to the checkout, as cargo takes it here).
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
 if [ "$SMOKE" = 1 ]; then
   cargo build --quiet "${pkgs[@]}" --bins
-  BIN="$ROOT/target/debug"; SECS=0.3; CLIENTS="1 2"; MIXES="70"
+  BIN="$TARGET_DIR/debug"; SECS=0.3; CLIENTS="1 2"; MIXES="70"
 else
   cargo build --quiet --release "${pkgs[@]}" --bins
-  BIN="$ROOT/target/release"; SECS=${BENCH_SECONDS:-10}; CLIENTS="1 32"; MIXES="100 0 70"
+  BIN="$TARGET_DIR/release"; SECS=${BENCH_SECONDS:-10}; CLIENTS="1 32"; MIXES="100 0 70"
 fi
 
 WORK=$(mktemp -d)
@@ -696,6 +706,230 @@ bench_up() {
     "RSS of the six servers at rest, MiB" "$total"
 }
 
+# --- pipeline -------------------------------------------------------------------------------------
+# Shippers, file -> Kafka: strom-pipeline ship and rsyslog (imfile -> omkafka, librdkafka inside),
+# one at a time, ship the same generated nginx access log (every line ~160 B, combined format) as one
+# JSON object per line, acks=all, no compression, to a topic of its own (3 partitions, replication
+# factor 3, min.insync.replicas=2) on three strom-brokers over one strom-coordinator, on loopback.
+# Done when strom-pipeline's registry has the whole file acknowledged, or when rsyslog's topic's high
+# watermarks add up to the line count. Then processors, Kafka -> outputs: strom-pipeline process reads
+# strom-pipeline's topic in a fresh group, parses every line as the seed's Logstash does (nginx_combined
+# and date) and writes a file, then (another group) the Elasticsearch stand-in's _bulk. Done when the
+# file has, or the stand-in holds, every event. tests/lib/bench_pipeline.py polls and measures (CPU
+# user+sys from /proc/PID/stat, VmHWM, VmRSS after PL_REST idle seconds). Results go in PL.
+declare -A PL=()
+PL_LOGS="$ROOT/target/bench-logs/pipeline"   # configs and process output of the last run, kept
+PIPELINE_FAILED=0
+
+# pl_run KEY LOG [watch options...] -- COMMAND...: starts COMMAND (output in LOG), lets
+# bench_pipeline.py watch it to completion, records its RESULT in PL["KEY|..."], stops it. A run that
+# did not complete, or a strom-pipeline that does not exit 0 on SIGTERM, counts as failed.
+pl_run() {
+  local key=$1 log=$2 t0 pid out line kv rc=0 code=0
+  shift 2
+  local -a watch=()
+  while [ "$1" != -- ]; do watch+=("$1"); shift; done
+  shift
+  t0=$(date +%s.%N)
+  "$@" >"$log" 2>&1 &
+  pid=$!; PIDS+=("$pid")
+  out=$(python3 "$ROOT/tests/lib/bench_pipeline.py" watch --pid "$pid" --t0 "$t0" --timeout "$PL_TIMEOUT" \
+    --rest "$PL_REST" "${watch[@]}") || rc=$?
+  line=$(grep -m1 '^RESULT ' <<<"$out" || true)
+  for kv in ${line#RESULT }; do PL["$key|${kv%%=*}"]=${kv#*=}; done
+  stop_pids "$pid"
+  wait "$pid" 2>/dev/null || code=$?
+  if [ "$rc" != 0 ]; then
+    PIPELINE_FAILED=$((PIPELINE_FAILED + 1))
+    echo "  $key: not complete after ${PL["$key|secs"]:-?}s ($line) (${log#"$ROOT"/}):" >&2
+    tail -n 8 "$log" | cut -c1-300 | sed 's/^/    /' >&2
+  elif [[ "$1" == */strom-pipeline ]] && [ "$code" != 0 ]; then
+    PIPELINE_FAILED=$((PIPELINE_FAILED + 1))
+    echo "  $key: strom-pipeline exited $code on SIGTERM (${log#"$ROOT"/}):" >&2
+    tail -n 8 "$log" | cut -c1-300 | sed 's/^/    /' >&2
+  fi
+}
+
+bench_pipeline() {
+  local n zp zap zpid i d port boot="" brokers_yaml="" brokers_rs="" log bytes rsv es_pid es_url load0 k ev
+  local PL_TIMEOUT PL_REST
+  if [ "$SMOKE" = 1 ]; then
+    n=${BENCH_LINES:-3000}; PL_TIMEOUT=30; PL_REST=1
+  else
+    n=${BENCH_LINES:-1000000}; PL_TIMEOUT=300; PL_REST=5
+  fi
+  rm -rf "$PL_LOGS"; mkdir -p "$PL_LOGS"
+  PL=()
+  load0=$(cut -d' ' -f1-3 /proc/loadavg)
+
+  zp=$(free_port); zap=$(free_port)
+  zpid=$(start_strom_zk "$BIN" "$WORK/pl-coordinator" "$zp" "$zap"); LATE_PIDS+=("$zpid")
+  wait_ruok "$zp" || { PIPELINE_FAILED=$((PIPELINE_FAILED + 1)); return 1; }
+  for i in 0 1 2; do
+    d="$WORK/pl-broker-$i"; mkdir -p "$d"; port=$(free_port)
+    printf '%s\n' "broker.id=$i" "listeners=PLAINTEXT://127.0.0.1:$port" "advertised.listeners=PLAINTEXT://127.0.0.1:$port" \
+      "log.dirs=$d/logs" "zookeeper.connect=127.0.0.1:$zp" num.partitions=3 default.replication.factor=3 \
+      min.insync.replicas=2 offsets.topic.replication.factor=3 group.initial.rebalance.delay.ms=0 \
+      auto.create.topics.enable=false > "$d/server.properties"
+    "$BIN/strom-broker" "$d/server.properties" >"$PL_LOGS/broker-$i.log" 2>&1 &
+    PIDS+=($!)
+    boot+="${boot:+,}127.0.0.1:$port"; brokers_yaml+="${brokers_yaml:+, }\"127.0.0.1:$port\""
+  done
+  brokers_rs=$brokers_yaml
+  rp_wait_brokers "$boot" 3 60 && br_create_topics --rf 3 --config min.insync.replicas=2 "$boot" pl-strom pl-rsyslog \
+    || { PIPELINE_FAILED=$((PIPELINE_FAILED + 1)); tail -n 20 "$PL_LOGS"/broker-*.log >&2; return 1; }
+
+  log="$WORK/access.log"
+  python3 "$ROOT/tests/lib/bench_pipeline.py" gen --out "$log" --lines "$n" >/dev/null
+  bytes=$(stat -c %s "$log")
+  rsv=$(rsyslogd -v | awk 'NR == 1 {print $2}')
+
+  echo "pipeline benchmark: $n generated nginx access lines (combined format, $(awk -v b="$bytes" 'BEGIN {printf "%.1f MiB, %.0f B", b / 1048576, b / '"$n"'}') a line)"
+  echo "  three strom-brokers over one strom-coordinator on loopback; topics of 3 partitions, replication factor 3,"
+  echo "  min.insync.replicas=2; shippers send acks=all, no compression, one JSON object per line; $(basename "$BIN") binaries"
+  if [ "$SMOKE" = 1 ]; then echo "  (smoke: debug build, tiny file; the figures mean nothing, delivery is checked)"; fi
+
+  # 1. Shippers.
+  cat > "$PL_LOGS/ship.yaml" <<YAML
+ship:
+  inputs:
+    - id: access
+      paths: ["$log"]
+      tags: [access]
+      fields: {log_topic: pl-strom}
+      scan_frequency: 1s
+  output:
+    kafka:
+      brokers: [$brokers_yaml]
+      topic: pl-strom
+      acks: all
+      compression: none
+  registry: $WORK/ship-registry.json
+YAML
+  echo "  ... strom-pipeline ship" >&2
+  pl_run ship "$PL_LOGS/ship.log" --count "$n" --bytes "$bytes" --registry "$WORK/ship-registry.json" --file "$log" \
+    -- "$BIN/strom-pipeline" ship --config "$PL_LOGS/ship.yaml"
+  PL["ship|events"]=$(python3 "$ROOT/tests/lib/bench_pipeline.py" hwm --bootstrap "$boot" --topic pl-strom)
+  PL["ship|size"]=$(python3 "$ROOT/tests/lib/bench_pipeline.py" sample --bootstrap "$boot" --topic pl-strom)
+
+  # rsyslog: the same file, the same kind of event (Filebeat's field names, flat), the same acks and
+  # codec; acks also as a topic setting, which is where omkafka's own topic object takes it from.
+  mkdir -p "$WORK/rsyslog"
+  cat > "$PL_LOGS/rsyslog.conf" <<CONF
+global(workDirectory="$WORK/rsyslog")
+module(load="imfile" PollingInterval="1")
+module(load="omkafka")
+template(name="event" type="list" option.jsonf="on") {
+  property(outname="@timestamp" name="timegenerated" dateFormat="rfc3339" format="jsonf")
+  property(outname="message" name="msg" format="jsonf")
+  property(outname="log.file.path" name="\$!metadata!filename" format="jsonf")
+  property(outname="log.offset" name="\$!metadata!fileoffset" format="jsonf")
+  property(outname="host.name" name="hostname" format="jsonf")
+  constant(outname="tags" value="access" format="jsonf")
+  constant(outname="fields.log_topic" value="pl-rsyslog" format="jsonf")
+}
+input(type="imfile" File="$log" Tag="access" addMetadata="on" ruleset="ship")
+ruleset(name="ship") {
+  action(type="omkafka" broker=[$brokers_rs] topic="pl-rsyslog" template="event"
+         confParam=["acks=all", "compression.codec=none"] topicConfParam=["acks=all"])
+}
+CONF
+  echo "  ... rsyslog $rsv" >&2
+  pl_run rsyslog "$PL_LOGS/rsyslog.log" --count "$n" --bytes "$bytes" --hwm "$boot" --topic pl-rsyslog --interval 0.1 \
+    -- rsyslogd -n -f "$PL_LOGS/rsyslog.conf" -i "$WORK/rsyslog/rsyslogd.pid"
+  PL["rsyslog|events"]=$(python3 "$ROOT/tests/lib/bench_pipeline.py" hwm --bootstrap "$boot" --topic pl-rsyslog)
+  PL["rsyslog|size"]=$(python3 "$ROOT/tests/lib/bench_pipeline.py" sample --bootstrap "$boot" --topic pl-rsyslog)
+
+  # 2. Processors: strom-pipeline's topic, parsed as the seed's Logstash does.
+  ev=$(awk -v n="$n" -v s="${PL["ship|size"]}" 'BEGIN {printf "%.0f", n * s}')
+  for k in file es; do
+    {
+      echo "process:"
+      echo "  input:"
+      echo "    kafka: {brokers: [$brokers_yaml], topics: [pl-strom], group_id: pl-$k, codec: json, auto_offset_reset: earliest}"
+      echo "  filters:"
+      echo "    - branches:"
+      echo "        - when: '\"access\" in [tags]'"
+      echo "          filters:"
+      echo "            - nginx_combined: {}"
+      echo "            - date: {field: timestamp, formats: [\"dd/MMM/yyyy:HH:mm:ss Z\"]}"
+      echo "  outputs:"
+      if [ "$k" = file ]; then
+        echo "    - file: {path: \"$WORK/processed.jsonl\"}"
+      else
+        echo "    - elasticsearch: {hosts: [\"@ES@\"], index: \"nginx_access-%{+YYYY.MM.dd}\"}"
+      fi
+    } > "$PL_LOGS/process-$k.yaml"
+  done
+  echo "  ... strom-pipeline process, file output" >&2
+  pl_run process-file "$PL_LOGS/process-file.log" --count "$n" --bytes "$ev" --lines "$WORK/processed.jsonl" \
+    -- "$BIN/strom-pipeline" process --config "$PL_LOGS/process-file.yaml"
+  PL["process-file|events"]=0
+  [ -f "$WORK/processed.jsonl" ] && PL["process-file|events"]=$(wc -l < "$WORK/processed.jsonl")
+  # Every line was generated valid: a parse failure would mean the benchmark measured the wrong work.
+  PL["process-file|failures"]=$(grep -c -E '_grokparsefailure|_dateparsefailure|_jsonparsefailure' "$WORK/processed.jsonl" 2>/dev/null || true)
+  if [ "${PL["process-file|failures"]:-0}" != 0 ]; then
+    PIPELINE_FAILED=$((PIPELINE_FAILED + 1))
+    echo "  process-file: ${PL["process-file|failures"]} events tagged with a parse failure, e.g.:" >&2
+    grep -m1 -E '_grokparsefailure|_dateparsefailure|_jsonparsefailure' "$WORK/processed.jsonl" | cut -c1-400 | sed 's/^/    /' >&2
+  fi
+  rm -f "$WORK/processed.jsonl"
+
+  python3 "$ROOT/tests/pipeline/es_standin.py" --port 0 --port-file "$WORK/es-port" --count-only 2>"$PL_LOGS/es-standin.log" &
+  es_pid=$!; PIDS+=("$es_pid")
+  for i in $(seq 1 100); do [ -s "$WORK/es-port" ] && break; sleep 0.1; done
+  es_url="http://127.0.0.1:$(cat "$WORK/es-port" 2>/dev/null)"
+  sed -i "s|@ES@|$es_url|" "$PL_LOGS/process-es.yaml"
+  echo "  ... strom-pipeline process, Elasticsearch stand-in" >&2
+  pl_run process-es "$PL_LOGS/process-es.log" --count "$n" --bytes "$ev" --standin "$es_url" --peer "$es_pid" --interval 0.2 \
+    -- "$BIN/strom-pipeline" process --config "$PL_LOGS/process-es.yaml"
+  PL["process-es|events"]=$(curl -sf "$es_url/_standin/indices" | python3 -c 'import json, sys; print(sum(json.load(sys.stdin)["indices"].values()))' || echo "?")
+  PL["process-es|indices"]=$(curl -sf "$es_url/_standin/indices" | python3 -c 'import json, sys; print(" ".join(sorted(json.load(sys.stdin)["indices"])))' || echo "?")
+  stop_pids "$es_pid"
+
+  echo
+  echo "1. shippers, file -> Kafka"
+  printf '  %-44s %20s %20s\n' "" "strom-pipeline ship" "rsyslog $rsv"
+  pl_rows ship rsyslog \
+    "rate|lines/s" "mibs|MiB/s (of the log file)" "cpu|CPU s (user+sys)" "cpu_pct|CPU, % of one core" \
+    "hwm|peak RSS, MiB (VmHWM)" "rest|RSS at rest after the run, MiB" "events|events in the topic" \
+    "size|event size on the topic, B (mean)"
+  echo "  strom-pipeline: done when its registry has the whole file acknowledged; rsyslog (imfile PollingInterval=1,"
+  echo "  omkafka) when its topic's high watermarks add up to $n. Both start at t=0 with the file complete."
+  echo "  published, not measured here (vector-test-harness, file_to_tcp_performance, its own machines and"
+  echo "  setup: file -> TCP, no Kafka): Vector 76.7 MiB/s, Filebeat 7.8 MiB/s"
+  echo
+  echo "2. processor, Kafka -> outputs: strom-pipeline process reading the first topic (a fresh group each,"
+  echo "   from the earliest offset), nginx_combined + date on every event; from start-up and group join on"
+  printf '  %-44s %20s %20s\n' "" "file output" "ES stand-in (_bulk)"
+  pl_rows process-file process-es \
+    "rate|events/s" "mibs|MiB/s (of the Kafka records read)" "cpu|CPU s (user+sys)" "cpu_pct|CPU, % of one core" \
+    "hwm|peak RSS, MiB (VmHWM)" "rest|RSS at rest after the run, MiB" "events|events delivered"
+  echo "  the ES stand-in is one Python process (tests/pipeline/es_standin.py --count-only) that decodes every"
+  echo "  document (${PL["process-es|peer_cpu"]:-?} CPU s meanwhile), and the processor waits for each _bulk answer (one"
+  echo "  batch of up to 500 at a time): the stand-in likely bounds that column, which says nothing of Elasticsearch."
+  echo "  indices written: ${PL["process-es|indices"]:-?}"
+  echo "  machine load average (1/5/15 min): $load0 at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end ($(nproc) CPUs)"
+  echo "  configs and logs: ${PL_LOGS#"$ROOT"/}/"
+  # A run that completed and still shows fewer events than lines (a run that did not complete
+  # was counted as failed by pl_run).
+  for k in ship rsyslog process-file process-es; do
+    if [ "${PL["$k|done"]:-0}" = 1 ] && ! [ "${PL["$k|events"]:-0}" -ge "$n" ] 2>/dev/null; then
+      PIPELINE_FAILED=$((PIPELINE_FAILED + 1))
+      echo "  $k: ${PL["$k|events"]:-?} of $n lines delivered" >&2
+    fi
+  done
+}
+
+# pl_rows LEFT RIGHT KEY|LABEL...: one row per key, the two runs side by side.
+pl_rows() {
+  local a=$1 b=$2 r
+  shift 2
+  for r in "$@"; do
+    printf '  %-44s %20s %20s\n' "${r#*|}" "${PL["$a|${r%%|*}"]:-failed}" "${PL["$b|${r%%|*}"]:-failed}"
+  done
+}
+
 for n in "${names[@]}"; do
   case "$n" in
     coordinator) bench_coordinator ;;
@@ -703,7 +937,9 @@ for n in "${names[@]}"; do
     broker) bench_broker ;;
     replication) bench_replication ;;
     up) bench_up ;;
-    *) echo "unknown benchmark: $n (known: coordinator, ensemble, broker, replication, up)" >&2; exit 2 ;;
+    pipeline) bench_pipeline || true ;;
+    *) echo "unknown benchmark: $n (known: coordinator, ensemble, broker, replication, up, pipeline)" >&2; exit 2 ;;
   esac
 done
 [ "$BROKER_FAILED" = 0 ] || { echo "broker/replication benchmark: $BROKER_FAILED run(s) failed (see above)" >&2; exit 1; }
+[ "$PIPELINE_FAILED" = 0 ] || { echo "pipeline benchmark: $PIPELINE_FAILED run(s) failed (see above)" >&2; exit 1; }

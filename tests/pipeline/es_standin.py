@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A stand-in for Elasticsearch's `_bulk` contract, for strom-pipeline's tests. Stdlib only.
 
-    python3 tests/pipeline/es_standin.py --port 0 --port-file F [--user U --password P]
+    python3 tests/pipeline/es_standin.py --port 0 --port-file F [--user U --password P] [--count-only]
 
 Serves:
 - GET /                      cluster info, version.number "8.x"
@@ -22,6 +22,9 @@ Serves:
   GET  /_standin/indices           {"indices": {name: document count}};
   GET  /_standin/requests          {"bulk_requests": N}.
 - Basic auth on every non-control path when --user/--password are given (401 otherwise).
+- --count-only (benchmarks): every document is still decoded, but only the count per index is kept
+  (no ids, no sources: `create` never conflicts, /_standin/docs answers no documents), so a run of
+  millions of documents stays small in memory.
 """
 
 import argparse
@@ -52,6 +55,7 @@ class State:
 
     def reset(self):
         self.indices = {}  # name -> {id: source}
+        self.counts = {}  # name -> documents, with --count-only
         self.order = {}  # name -> [id] in arrival order
         self.whole_failures = []  # [{"status", "count"}]
         self.item_failures = []  # [{"field", "value", "status", "count"}]
@@ -112,7 +116,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, {"docs": docs})
         if url.path == "/_standin/indices":
             with self.state.lock:
-                return self.reply(200, {"indices": {n: len(d) for n, d in self.state.indices.items()}})
+                counts = {n: len(d) for n, d in self.state.indices.items()}
+                for n, c in self.state.counts.items():
+                    counts[n] = counts.get(n, 0) + c
+                return self.reply(200, {"indices": counts})
         if url.path == "/_standin/requests":
             with self.state.lock:
                 return self.reply(200, {"bulk_requests": self.state.bulk_requests})
@@ -190,9 +197,15 @@ class Handler(BaseHTTPRequestHandler):
                 status = int(script.get("status", 400))
                 return {"_index": index, "_id": doc_id, "status": status,
                         "error": {"type": ERROR_TYPES.get(status, "error"), "reason": f"scripted rejection of [{script['field']}]"}}
+        doc_id = doc_id or uuid.uuid4().hex[:20]
+        if self.server.count_only:
+            state.counts[index] = state.counts.get(index, 0) + 1
+            state.seq_no += 1
+            return {"_index": index, "_id": doc_id, "_version": 1, "result": "created",
+                    "_shards": {"total": 2, "successful": 1, "failed": 0},
+                    "_seq_no": state.seq_no, "_primary_term": 1, "status": 201}
         docs = state.indices.setdefault(index, {})
         order = state.order.setdefault(index, [])
-        doc_id = doc_id or uuid.uuid4().hex[:20]
         if doc_id in docs and action == "create":
             return {"_index": index, "_id": doc_id, "status": 409,
                     "error": {"type": "version_conflict_engine_exception", "reason": f"[{doc_id}]: version conflict, document already exists"}}
@@ -213,11 +226,13 @@ def main(argv=None):
     parser.add_argument("--port-file", help="write the bound port here once listening")
     parser.add_argument("--user")
     parser.add_argument("--password")
+    parser.add_argument("--count-only", action="store_true", help="keep only document counts per index (benchmarks)")
     args = parser.parse_args(argv)
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     server.state = State()
     server.credentials = (args.user, args.password)
+    server.count_only = args.count_only
     port = server.server_address[1]
     if args.port_file:
         tmp = args.port_file + ".tmp"

@@ -137,6 +137,24 @@ def test_basic_auth(tmp_path):
         proc.wait(timeout=10)
 
 
+def test_count_only_counts_without_keeping_documents(tmp_path):
+    """--count-only (the pipeline benchmark's): ES-shaped answers, counts per index, no sources kept."""
+    proc, base = start(tmp_path, "--count-only")
+    try:
+        body = ndjson(({"index": {"_index": "a"}}, {"n": 1}), ({"create": {"_index": "a", "_id": "x"}}, {"n": 2}),
+                      ({"index": {"_index": "b"}}, {"n": 3}))
+        status, answer = call("POST", base + "/_bulk", body, NDJSON)
+        assert status == 200 and answer["errors"] is False
+        for item in answer["items"]:
+            check_item_shape(item)
+        assert call("POST", base + "/_bulk", '{"index":{"_index":"a"}}\n', NDJSON)[0] == 400  # still decoded
+        assert call("GET", base + "/_standin/indices")[1] == {"indices": {"a": 2, "b": 1}}
+        assert call("GET", base + "/_standin/docs")[1] == {"docs": []}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def test_shape_checker_rejects_wrong_shapes():
     """The shape check itself must fail on answers ES would not give."""
     with pytest.raises(AssertionError):
