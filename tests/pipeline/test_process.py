@@ -48,7 +48,9 @@ def produce(cluster, topic, events):
     assert p.flush(60) == 0
 
 
-def config(tmp_path, cluster, es, topic, group, dead_letter=None, retry="200ms"):
+def config(tmp_path, cluster, es, topic, group, dead_letter=None, retry="200ms", error_tz="+08:00"):
+    """The seed's processing: access and error lines parsed by tag, into daily indices. nginx
+    writes error-log times without an offset: `error_tz` is the zone they are in."""
     dl = "dead_letter: {topic: %s}\n" % dead_letter if dead_letter else ""
     text = f"""
 process:
@@ -68,7 +70,7 @@ process:
         - when: '"error" in [tags]'
           filters:
             - nginx_error: {{}}
-            - date: {{field: timestamp, formats: ["yyyy/MM/dd HH:mm:ss"], timezone: "+08:00"}}
+            - date: {{field: timestamp, formats: ["yyyy/MM/dd HH:mm:ss"], timezone: "{error_tz}"}}
   outputs:
     - when: '"access" in [tags]'
       elasticsearch: {{hosts: ["{es.url}"], index: "nginx_access-%{{+YYYY.MM.dd}}", retry_initial_interval: {retry}, retry_max_interval: 1s}}

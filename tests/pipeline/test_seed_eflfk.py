@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 import pytest
 
 from conftest import binary
-from test_process import Processor, make_topic, wait_for
+from test_process import Processor, config, make_topic, wait_for
 
 pytestmark = pytest.mark.skipif(not (shutil.which("nginx") and shutil.which("ab")), reason="nginx and ab (tests/lib/install.sh installs them)")
 
@@ -122,29 +122,7 @@ def local_offset():
 
 
 def process_config(tmp_path, cluster, es, topic):
-    path = tmp_path / "process.yaml"
-    brokers = ", ".join(json.dumps(b.bootstrap) for b in cluster.brokers.values())
-    path.write_text(f"""
-process:
-  input:
-    kafka: {{brokers: [{brokers}], topics: [{topic}], group_id: seed-logstash, codec: json, auto_offset_reset: earliest}}
-  filters:
-    - branches:
-        - when: '"access" in [tags]'
-          filters:
-            - nginx_combined: {{}}
-            - date: {{field: timestamp, formats: ["dd/MMM/yyyy:HH:mm:ss Z"]}}
-        - when: '"error" in [tags]'
-          filters:
-            - nginx_error: {{}}
-            - date: {{field: timestamp, formats: ["yyyy/MM/dd HH:mm:ss"], timezone: "{local_offset()}"}}
-  outputs:
-    - when: '"access" in [tags]'
-      elasticsearch: {{hosts: ["{es.url}"], index: "nginx_access-%{{+YYYY.MM.dd}}"}}
-    - when: '"error" in [tags]'
-      elasticsearch: {{hosts: ["{es.url}"], index: "nginx_error-%{{+YYYY.MM.dd}}"}}
-""")
-    return path
+    return config(tmp_path, cluster, es, topic, "seed-logstash", error_tz=local_offset())
 
 
 def access_index(line):
