@@ -574,6 +574,7 @@ pub async fn reconcile_pipeline(p: Arc<LogPipeline>, ctx: Arc<Context>) -> Resul
     };
     let dep = apply::<Deployment>(&ctx.client, &ns, &r.processor).await?;
     let ready_processors = dep.status.and_then(|s| s.ready_replicas).unwrap_or(0);
+    let lag = ctx.probe.group_lag(bootstrap.clone(), p.spec.processor.consumer_group.clone(), p.spec.topic.name.clone()).await.ok();
     let shippers_ok = r.shipper.is_none() || ready_shippers >= desired_shippers;
     let (available, mut c) = applied_conditions(&previous, generation, &now, ready_processors, p.spec.processor.replicas, "processors", None);
     if !shippers_ok {
@@ -585,6 +586,7 @@ pub async fn reconcile_pipeline(p: Arc<LogPipeline>, ctx: Arc<Context>) -> Resul
         "readyShippers": ready_shippers,
         "desiredShippers": desired_shippers,
         "readyProcessors": ready_processors,
+        "consumerLag": lag,
         "conditions": c,
     });
     patch_status(&ctx.client, &*p, status).await?;

@@ -142,3 +142,50 @@ pub async fn set_topic_configs(bootstrap: &str, topic: &str, config: &BTreeMap<S
         Some((code, msg)) => Err(format!("AlterConfigs {topic}: error {code} {}", msg.unwrap_or_default())),
     }
 }
+
+/// A consumer group's lag on a topic: for each partition where the group has committed an
+/// offset, the partition's end offset minus it (partitions it never committed count nothing),
+/// summed. `kafka-consumer-groups.sh --describe`'s LAG column, added up.
+pub async fn group_lag(bootstrap: &str, group: &str, topic: &str) -> Result<i64, String> {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, GroupId, ListOffsetsRequest, OffsetFetchRequest};
+    let mut c = connect(bootstrap).await?;
+    let req = MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(TopicName(s(topic))))])).with_allow_auto_topic_creation(false);
+    let md = c.send(&req, 9, TIMEOUT).await.map_err(|e| e.to_string())?;
+    let Some(t) = md.topics.first().filter(|t| t.error_code == 0) else { return Err(format!("topic {topic} is not there")) };
+    let addr = |id: i32| md.brokers.iter().find(|b| b.node_id == BrokerId(id)).map(|b| format!("{}:{}", b.host, b.port));
+    // End offsets, asked of each partition's leader.
+    let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    for p in &t.partitions {
+        by_leader.entry(p.leader_id.0).or_default().push(p.partition_index);
+    }
+    let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+    for (leader, parts) in by_leader {
+        let a = addr(leader).ok_or_else(|| format!("partition leader {leader} of {topic} is unknown"))?;
+        let mut lc = connect(&a).await?;
+        let req = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![ListOffsetsTopic::default().with_name(TopicName(s(topic))).with_partitions(parts.iter().map(|p| ListOffsetsPartition::default().with_partition_index(*p).with_timestamp(-1)).collect())]);
+        let resp = lc.send(&req, 1, TIMEOUT).await.map_err(|e| e.to_string())?;
+        for p in resp.topics.iter().flat_map(|t| t.partitions.iter()).filter(|p| p.error_code == 0) {
+            ends.insert(p.partition_index, p.offset);
+        }
+    }
+    // Committed offsets, asked of the group's coordinator.
+    let fc = c.send(&FindCoordinatorRequest::default().with_key(s(group)).with_key_type(0), 1, TIMEOUT).await.map_err(|e| e.to_string())?;
+    if fc.error_code != 0 {
+        return Err(format!("no coordinator for group {group}: error {}", fc.error_code));
+    }
+    let mut gc = connect(&format!("{}:{}", fc.host, fc.port)).await?;
+    let req = OffsetFetchRequest::default().with_group_id(GroupId(s(group))).with_topics(Some(vec![OffsetFetchRequestTopic::default().with_name(TopicName(s(topic))).with_partition_indexes(ends.keys().copied().collect())]));
+    let resp = gc.send(&req, 5, TIMEOUT).await.map_err(|e| e.to_string())?;
+    if resp.error_code != 0 {
+        return Err(format!("offsets of group {group}: error {}", resp.error_code));
+    }
+    Ok(resp
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .filter(|p| p.error_code == 0 && p.committed_offset >= 0)
+        .map(|p| (ends.get(&p.partition_index).copied().unwrap_or(0) - p.committed_offset).max(0))
+        .sum())
+}

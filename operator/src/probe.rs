@@ -15,6 +15,8 @@ pub trait Probe: Send + Sync {
     fn coordinator_mode(&self, addr: String) -> BoxFuture<'static, Option<String>>;
     /// The broker cluster's controller id and how many partitions are under-replicated.
     fn broker_health(&self, bootstrap: String) -> BoxFuture<'static, Result<BrokerHealth, String>>;
+    /// A consumer group's lag on a topic (records behind the partitions' ends, summed).
+    fn group_lag(&self, bootstrap: String, group: String, topic: String) -> BoxFuture<'static, Result<i64, String>>;
     /// The ensemble's membership: the text of `/zookeeper/config`.
     fn ensemble_config(&self, connect: String) -> BoxFuture<'static, Result<String, String>>;
     /// `reconfig` as the super user (`digest super:<password>`): adds the `joining` server
@@ -54,6 +56,10 @@ impl Probe for Live {
 
     fn broker_health(&self, bootstrap: String) -> BoxFuture<'static, Result<BrokerHealth, String>> {
         Box::pin(async move { crate::kafka::health(&bootstrap).await })
+    }
+
+    fn group_lag(&self, bootstrap: String, group: String, topic: String) -> BoxFuture<'static, Result<i64, String>> {
+        Box::pin(async move { crate::kafka::group_lag(&bootstrap, &group, &topic).await })
     }
 
     fn ensemble_config(&self, connect: String) -> BoxFuture<'static, Result<String, String>> {

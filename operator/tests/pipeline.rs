@@ -24,7 +24,7 @@ fn pipeline() -> Value {
 
 #[tokio::test]
 async fn a_pipeline_becomes_topics_configs_shippers_and_processors() {
-    let (ctx, mut h) = common::context(common::FakeProbe::default());
+    let (ctx, mut h) = common::context(common::FakeProbe { lag: Some(42), ..Default::default() });
     let owner = pipeline();
     let o = owner.clone();
     let server = tokio::spawn(async move {
@@ -83,6 +83,7 @@ async fn a_pipeline_becomes_topics_configs_shippers_and_processors() {
     assert_eq!(cmd, json!(["strom-pipeline", "process", "--config", "/etc/strom/processor.yml", "--metrics-addr", "0.0.0.0:9600"]));
     assert_eq!(status["status"]["readyShippers"], 3);
     assert_eq!(status["status"]["readyProcessors"], 2);
+    assert_eq!(status["status"]["consumerLag"], 42);
     let available = status["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Available").unwrap();
     assert_eq!(available["status"], "True", "{status}");
 }

@@ -20,6 +20,7 @@ use super::common::{Condition, PodSettings};
     printcolumn = r#"{"name":"Topic","type":"string","jsonPath":".spec.topic.name"}"#,
     printcolumn = r#"{"name":"Shippers","type":"integer","jsonPath":".status.readyShippers"}"#,
     printcolumn = r#"{"name":"Processors","type":"integer","jsonPath":".status.readyProcessors"}"#,
+    printcolumn = r#"{"name":"Lag","type":"integer","jsonPath":".status.consumerLag"}"#,
     printcolumn = r#"{"name":"Available","type":"string","jsonPath":".status.conditions[?(@.type==\"Available\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -141,6 +142,10 @@ pub struct LogPipelineStatus {
     pub desired_shippers: i32,
     #[serde(default)]
     pub ready_processors: i32,
+    /// Records the processors' consumer group is behind the topic's end (unknown while the
+    /// cluster does not answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_lag: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

@@ -70,6 +70,8 @@ pub struct FakeProbe {
     pub health: Option<BrokerHealth>,
     /// The text of /zookeeper/config (an error when unset).
     pub config: Option<String>,
+    /// A consumer group's lag (an error when unset).
+    pub lag: Option<i64>,
     /// Every reconfig asked: (password, joining, leaving).
     pub reconfigs: Arc<std::sync::Mutex<Vec<Reconfig>>>,
 }
@@ -82,6 +84,10 @@ impl Probe for FakeProbe {
     fn broker_health(&self, _bootstrap: String) -> BoxFuture<'static, Result<BrokerHealth, String>> {
         let h = self.health.clone().ok_or_else(|| "no broker answers".to_string());
         Box::pin(async move { h })
+    }
+    fn group_lag(&self, _bootstrap: String, _group: String, _topic: String) -> BoxFuture<'static, Result<i64, String>> {
+        let lag = self.lag.ok_or_else(|| "no broker answers".to_string());
+        Box::pin(async move { lag })
     }
     fn ensemble_config(&self, _connect: String) -> BoxFuture<'static, Result<String, String>> {
         let c = self.config.clone().ok_or_else(|| "no server answers".to_string());
