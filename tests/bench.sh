@@ -49,7 +49,7 @@ source tests/lib/kafka.sh
 pkgs=(-p strom-coordinator)
 for n in "${names[@]}"; do
   case "$n" in broker|replication|up|pipeline) [[ " ${pkgs[*]} " == *" strom-broker "* ]] || pkgs+=(-p strom-broker) ;; esac
-  [ "$n" = up ] && pkgs+=(-p stromctl)
+  [ "$n" = up ] && pkgs+=(-p stromctl -p strom-pipeline)   # examples/ has a LogPipeline
   [ "$n" = pipeline ] && pkgs+=(-p strom-pipeline)
 done
 # Where cargo puts the binaries: CARGO_TARGET_DIR when set (relative to the checkout, as cargo takes it here).
@@ -695,15 +695,22 @@ bench_up() {
   t1=$(date +%s.%N)
   ready=$(sed -n 's/^ready in \([0-9.]*\)s.*/\1/p' "$WORK/up.out")
   sleep 3
-  total=0
+  total=0; pipes=0
+  # servers: zoo.cfg / server.properties in their command line; the pipeline's two processes apart
   for pid in $(pgrep -f "$state/"); do
-    rss=$(rss_mib "$pid"); total=$(awk -v a="$total" -v b="$rss" 'BEGIN {print a + b}')
+    rss=$(rss_mib "$pid")
+    if grep -qa 'strom-pipeline' "/proc/$pid/cmdline" 2>/dev/null; then
+      pipes=$(awk -v a="$pipes" -v b="$rss" 'BEGIN {print a + b}')
+    else
+      total=$(awk -v a="$total" -v b="$rss" 'BEGIN {print a + b}')
+    fi
   done
   "$BIN/stromctl" down --state-dir "$state" --purge >/dev/null
-  echo "up benchmark: stromctl up examples/ (3 coordinators, 3 brokers, 2 topics; $(basename "$BIN") binaries)"
+  echo "up benchmark: stromctl up examples/ (3 coordinators, 3 brokers, 2 topics, the nginx LogPipeline; $(basename "$BIN") binaries)"
   printf '  %-52s %8s\n' "ready (stromctl's own figure), s" "$ready" \
     "command returned (up --detach, wall), s" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}')" \
-    "RSS of the six servers at rest, MiB" "$total"
+    "RSS of the six servers at rest, MiB" "$total" \
+    "RSS of the pipeline's shipper and processor, MiB" "$pipes"
 }
 
 # --- pipeline -------------------------------------------------------------------------------------
