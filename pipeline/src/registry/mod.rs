@@ -109,12 +109,15 @@ impl Registry {
         self.changes += 1;
     }
 
-    /// The file was truncated: restart at `offset` in a new generation.
+    /// The file was truncated: restart at `offset` in a new generation. Its fingerprint was of the
+    /// old content and is forgotten (the reader learns the new one): kept, it would make the next
+    /// start take the file for another one and read it all again.
     pub fn reset(&mut self, key: &str, offset: u64) {
         if let Some(t) = self.files.get_mut(key) {
             t.generation += 1;
             t.in_flight.clear();
             t.entry.offset = offset;
+            t.entry.fingerprint = None;
             self.changes += 1;
         }
     }

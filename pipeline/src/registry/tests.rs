@@ -36,6 +36,23 @@ fn reset_discards_acks_of_the_old_content() {
     assert_eq!(r.offset("k"), Some(7));
 }
 
+/// A truncated file's new content has other first bytes: the old fingerprint goes, or the next start
+/// would take the file for another one (`identity::Start::Reused`) and read it all again.
+#[test]
+fn reset_forgets_the_old_contents_fingerprint() {
+    let mut r = Registry::default();
+    r.open("k", FileEntry { fingerprint: Some(77), ..entry(5000) });
+    let t = r.track("k", 64).unwrap();
+    r.reset("k", 0);
+    assert_eq!(r.get("k").unwrap().fingerprint, None);
+    let t2 = r.track("k", 64).unwrap();
+    assert!(!r.ack(&t) && r.ack(&t2));
+    r.set_fingerprint("k", 88);
+    let seen = r.get("k").unwrap().remembered();
+    assert_eq!(seen, Remembered { offset: 64, fingerprint: Some(88) });
+    assert_eq!(crate::tail::identity::start(Some(seen), Some(88), 4096), crate::tail::identity::Start::Resume(64));
+}
+
 #[test]
 fn reopen_starts_a_new_generation_and_round_trips_through_the_file_form() {
     let mut r = Registry::default();

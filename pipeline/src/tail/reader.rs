@@ -119,6 +119,7 @@ impl Reader {
                     self.shared.registry().reset(&self.key, 0);
                     self.splitter.reset(0);
                     self.multiline = self.input.multiline();
+                    self.learn_fingerprint = self.input.config.fingerprint;
                     continue;
                 }
                 AtEnd::Removed => {
