@@ -69,3 +69,44 @@ fn the_seed_example_is_valid_and_renders() {
     }
     assert_eq!(kinds, ["CoordinatorEnsemble", "BrokerCluster", "Topic", "Topic", "LogPipeline"]);
 }
+
+/// The API server estimates each CEL rule's cost from the largest input the schema allows and
+/// refuses a CRD whose rules could cost too much (kube-apiserver 1.34 refused LogPipeline's
+/// `paths` rule on unbounded lists: "estimated rule cost exceeds budget by factor of more than
+/// 100x"). So every list a rule looks into has maxItems and every string it reads maxLength.
+#[test]
+fn lists_and_strings_under_cel_rules_are_bounded() {
+    fn walk(path: &str, v: &serde_json::Value, problems: &mut Vec<String>) {
+        let Some(o) = v.as_object() else { return };
+        let ruled = o.get("x-kubernetes-validations").and_then(|r| r.as_array()).is_some_and(|r| !r.is_empty());
+        let ty = o.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+        if ruled && ty == "array" {
+            if !o.contains_key("maxItems") {
+                problems.push(format!("{path}: a ruled list without maxItems"));
+            }
+            if o.get("items").and_then(|i| i.get("type")).and_then(|t| t.as_str()) == Some("string") && o["items"].get("maxLength").is_none() {
+                problems.push(format!("{path}: a ruled list of strings without maxLength"));
+            }
+        }
+        if ruled && ty == "string" && !o.contains_key("maxLength") && !o.contains_key("enum") {
+            problems.push(format!("{path}: a ruled string without maxLength"));
+        }
+        for (k, child) in o {
+            match k.as_str() {
+                "properties" => {
+                    for (name, p) in child.as_object().into_iter().flatten() {
+                        walk(&format!("{path}.{name}"), p, problems);
+                    }
+                }
+                "items" | "additionalProperties" => walk(&format!("{path}[]"), child, problems),
+                _ => {}
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    for crd in strom_operator::crd::all() {
+        let schema = serde_json::to_value(&crd.spec.versions[0].schema).unwrap();
+        walk(crd.metadata.name.as_deref().unwrap_or("?"), &schema["openAPIV3Schema"], &mut problems);
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}

@@ -66,6 +66,7 @@ pub struct CoordinatorRef {
     /// The chroot under which this cluster's znodes live (`/<namespace>-<name>` when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = kube::core::Rule::new("self.startsWith('/') && !self.endsWith('/')").message("chroot must start with / and not end with /"))]
+    #[schemars(length(max = 255))]
     pub chroot: Option<String>,
 }
 

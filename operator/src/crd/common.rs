@@ -14,6 +14,7 @@ pub const GROUP: &str = "strom.io";
 pub struct Storage {
     /// Size of each pod's volume, a Kubernetes quantity such as `10Gi` or `500Mi`.
     #[x_kube(validation = kube::core::Rule::new("self.matches('^[0-9]+(\\\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$')").message("storage size must be a quantity such as 10Gi, 500Mi or 1Ti"))]
+    #[schemars(length(max = 32))]
     pub size: String,
     /// Storage class (the cluster's default when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -30,10 +30,14 @@ pub struct LogPipelineSpec {
     pub cluster: String,
     /// The topic between shippers and processors (created as a Topic resource).
     pub topic: PipelineTopic,
+    // Bounds on lists and strings keep the CEL rules within the API server's cost budget (it
+    // refuses a CRD whose rules could cost too much on unbounded input).
     #[x_kube(validation = kube::core::Rule::new("size(self) >= 1").message("a pipeline needs at least one source"))]
+    #[schemars(length(max = 32))]
     pub sources: Vec<Source>,
     pub processor: Processor,
     #[x_kube(validation = kube::core::Rule::new("size(self) >= 1").message("a pipeline needs at least one sink"))]
+    #[schemars(length(max = 16))]
     pub sinks: Vec<Sink>,
 }
 
@@ -62,6 +66,7 @@ fn three() -> i32 {
 pub struct Source {
     pub name: String,
     #[x_kube(validation = kube::core::Rule::new("size(self) >= 1 && self.all(p, p.startsWith('/'))").message("paths must be absolute file paths or globs"))]
+    #[schemars(length(max = 32), inner(length(max = 1024)))]
     pub paths: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
@@ -74,6 +79,7 @@ pub struct Source {
     /// Where the shipper runs: `DaemonSet` (on every node, reading hostPath logs) or `Sidecar`.
     #[serde(default = "daemonset")]
     #[x_kube(validation = kube::core::Rule::new("self == 'DaemonSet' || self == 'Sidecar'").message("mode must be DaemonSet or Sidecar"))]
+    #[schemars(length(max = 16))]
     pub mode: String,
 }
 
@@ -93,12 +99,14 @@ pub struct Processor {
     /// earliest or latest.
     #[serde(default = "latest")]
     #[x_kube(validation = kube::core::Rule::new("self == 'earliest' || self == 'latest'").message("autoOffsetReset must be earliest or latest"))]
+    #[schemars(length(max = 16))]
     pub auto_offset_reset: String,
     /// Parsing applied to the message: `none`, `nginx` (access lines of sources tagged `access`
     /// and error lines of sources tagged `error`, as the seed tags them), `nginx-combined` or
     /// `nginx-error` (every event one way).
     #[serde(default = "none")]
     #[x_kube(validation = kube::core::Rule::new("self in ['none', 'nginx', 'nginx-combined', 'nginx-error']").message("parse must be none, nginx, nginx-combined or nginx-error"))]
+    #[schemars(length(max = 32))]
     pub parse: String,
     #[serde(default, flatten)]
     pub pod: PodSettings,
@@ -120,6 +128,7 @@ fn none() -> String {
 #[serde(rename_all = "camelCase")]
 pub struct Sink {
     #[x_kube(validation = kube::core::Rule::new("size(self) >= 1").message("give at least one Elasticsearch host"))]
+    #[schemars(length(max = 16), inner(length(max = 512)))]
     pub hosts: Vec<String>,
     /// For example `nginx_access-%{+YYYY.MM.dd}`.
     pub index: String,

@@ -28,6 +28,7 @@ pub struct TopicSpec {
     /// The topic's name in Kafka (the resource's name when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-zA-Z0-9._-]{1,249}$') && self != '.' && self != '..'").message("a topic name is 1 to 249 of letters, digits, '.', '_' and '-', and not '.' or '..'"))]
+    #[schemars(length(max = 249))]
     pub topic_name: Option<String>,
     /// Partitions can grow, never shrink (Kafka cannot remove partitions).
     #[x_kube(validation = kube::core::Rule::new("self >= 1").message("partitions must be at least 1"))]
