@@ -73,6 +73,12 @@ pub fn run(o: Opts) -> Result<(), CtlError> {
         }
         match consumer.poll(Duration::from_millis(100)) {
             None => continue,
+            // A broker going away (stopped, restarted, drained) is a passing event for a
+            // consumer, as for kcat: librdkafka reconnects and moves to the partition's new
+            // leader; say so on stderr and carry on. Other errors end the command.
+            Some(Err(rdkafka::error::KafkaError::MessageConsumption(code))) if transient(code) => {
+                eprintln!("stromctl: {code} (retrying)");
+            }
             Some(Err(e)) => return Err(e.into()),
             Some(Ok(m)) => {
                 let value = m.payload().map(|p| String::from_utf8_lossy(p).to_string()).unwrap_or_default();
@@ -92,4 +98,10 @@ pub fn run(o: Opts) -> Result<(), CtlError> {
         let _ = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync);
     }
     Ok(())
+}
+
+/// Consumer errors librdkafka recovers from by itself.
+fn transient(code: rdkafka::types::RDKafkaErrorCode) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(code, C::BrokerTransportFailure | C::AllBrokersDown | C::NetworkException | C::RequestTimedOut | C::NotLeaderForPartition | C::LeaderNotAvailable | C::Resolve | C::OperationTimedOut)
 }
