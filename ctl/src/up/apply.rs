@@ -111,8 +111,17 @@ impl Stack {
         if old_e != new_e || old_b != new_b {
             return Err("adding or removing a CoordinatorEnsemble or a BrokerCluster is not applied to a running stack: stromctl down, then up".into());
         }
-        self.apply_ensembles(&new, done).await?;
-        self.apply_clusters(&new, done).await?;
+        // Brokers list the ensemble's servers in zookeeper.connect. Growing, the servers come
+        // first and the brokers then learn of them; shrinking, the brokers first move to the
+        // servers that stay, so that none of them hangs on to a server being removed.
+        let shrinking = new.ensembles.iter().any(|e| self.ensembles.iter().any(|(ns, name, procs)| name_of(&e.metadata) == (ns.clone(), name.clone()) && (e.spec.replicas as usize) < procs.len()));
+        if shrinking {
+            self.apply_clusters(&new, done).await?;
+            self.apply_ensembles(&new, done).await?;
+        } else {
+            self.apply_ensembles(&new, done).await?;
+            self.apply_clusters(&new, done).await?;
+        }
         self.apply_topics(&new, done).await;
         self.apply_pipelines(&new, done).await?;
         self.resources = new;
@@ -152,11 +161,12 @@ impl Stack {
     }
 
     async fn apply_clusters(&mut self, new: &Resources, done: &mut Vec<String>) -> Result<(), String> {
-        // The ensembles' connect strings as they are now (they follow their size).
+        // The ensembles' connect strings at their wanted size (see `apply` for the order).
         let connects: BTreeMap<(String, String), String> = self
             .ensembles
             .iter()
-            .map(|(ns, name, procs)| ((ns.clone(), name.clone()), procs.iter().map(|p| format!("{}:{}", p.member.address, p.member.port)).collect::<Vec<_>>().join(",")))
+            .enumerate()
+            .filter_map(|(i, (ns, name, _))| new.ensembles.iter().find(|e| name_of(&e.metadata) == (ns.clone(), name.clone())).map(|e| ((ns.clone(), name.clone()), local::ensemble_connect(i, &e.spec))))
             .collect();
         for (i, (ns, name, bootstrap, procs)) in self.clusters.iter_mut().enumerate() {
             let Some(b) = new.brokers.iter().find(|b| name_of(&b.metadata) == (ns.clone(), name.clone())) else { continue };
