@@ -408,14 +408,23 @@ pub async fn reconcile_brokers(b: Arc<BrokerCluster>, ctx: Arc<Context>) -> Resu
 /// annotation, which the broker reads at start (a pod cannot see its node's labels). `Some`
 /// names the pods still waiting (their node lacks the label).
 async fn assign_racks(ctx: &Context, ns: &str, r: &Rendered, label: &str) -> Result<Option<String>, Error> {
-    let selector = r.stateful_set.spec.as_ref().and_then(|s| s.selector.match_labels.clone()).unwrap_or_default().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+    let selector = rolling::selector(&r.stateful_set.spec.as_ref().and_then(|s| s.selector.match_labels.clone()).unwrap_or_default());
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
     let nodes: Api<Node> = Api::all(ctx.client.clone());
     let mut waiting = Vec::new();
+    // A node's label read once, however many brokers it runs.
+    let mut racks: std::collections::BTreeMap<String, Option<String>> = Default::default();
     for p in pods.list(&ListParams::default().labels(&selector)).await? {
         let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.clone()) else { continue };
         let have = p.annotations().get(render::broker::RACK_ANNOTATION).cloned();
-        let rack = nodes.get_opt(&node).await?.and_then(|n| n.labels().get(label).cloned());
+        let rack = match racks.get(&node) {
+            Some(r) => r.clone(),
+            None => {
+                let r = nodes.get_opt(&node).await?.and_then(|n| n.labels().get(label).cloned());
+                racks.insert(node.clone(), r.clone());
+                r
+            }
+        };
         match rack {
             Some(rack) if have.as_deref() != Some(rack.as_str()) => {
                 let patch = serde_json::json!({"metadata": {"annotations": {render::broker::RACK_ANNOTATION: rack}}});

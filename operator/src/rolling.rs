@@ -71,10 +71,15 @@ fn view(p: &Pod, set: &str) -> Option<PodView> {
     Some(PodView { revision: p.labels().get(REVISION).cloned().unwrap_or_default(), name, ordinal, ready, running, terminating: p.metadata.deletion_timestamp.is_some() })
 }
 
+/// A label selector (`k=v,k2=v2`) matching every label given.
+pub fn selector(labels: &std::collections::BTreeMap<String, String>) -> String {
+    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+}
+
 /// The StatefulSet's pods (by its selector labels), as the roller sees them.
 pub async fn pods(client: &Client, ns: &str, set: &str, labels: &std::collections::BTreeMap<String, String>) -> Result<Vec<PodView>, kube::Error> {
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let selector = labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+    let selector = selector(labels);
     Ok(api.list(&ListParams::default().labels(&selector)).await?.items.iter().filter_map(|p| view(p, set)).collect())
 }
 

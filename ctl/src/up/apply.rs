@@ -373,7 +373,7 @@ async fn serving(p: &mut Proc, limit: Duration) -> Result<(), String> {
 }
 
 /// The member's directory and config file (and myid for a coordinator).
-fn write_member(m: &Member) -> std::io::Result<()> {
+pub(super) fn write_member(m: &Member) -> std::io::Result<()> {
     std::fs::create_dir_all(m.dir.join("data"))?;
     std::fs::write(&m.config_path, &m.config)?;
     if m.config_path.file_name().is_some_and(|f| f == "zoo.cfg") {

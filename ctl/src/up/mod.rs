@@ -551,11 +551,7 @@ async fn up(r: Resources, state: &Path, zk_bin: PathBuf, broker_bin: Option<Path
                 return Err(usage(format!("{}:{} ({}) is taken or unusable: {e}", m.address, m.port, m.pod)));
             }
         }
-        std::fs::create_dir_all(m.dir.join("data"))?;
-        std::fs::write(&m.config_path, &m.config)?;
-        if m.config_path.file_name().is_some_and(|f| f == "zoo.cfg") {
-            std::fs::write(m.dir.join("data").join("myid"), format!("{}\n", m.ordinal + 1))?;
-        }
+        apply::write_member(m)?;
     }
     let started = Instant::now();
     let deadline = started + timeout;
