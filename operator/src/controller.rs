@@ -231,7 +231,7 @@ pub async fn reconcile_ensemble(e: Arc<CoordinatorEnsemble>, ctx: Arc<Context>) 
     // a restart waits for the membership to settle
     let rolling = match scaling {
         Some(s) => Some(s),
-        None => roll(&ctx, &*e, &ns, &ss, &r, leader.as_deref(), true).await?,
+        None => roll(&ctx, &*e, &ns, &ss, &r, leader.as_deref(), None).await?,
     };
     let (available, c) = applied_conditions(&previous, generation, &now, ready, e.spec.replicas, "servers", rolling.as_deref());
     let status = serde_json::json!({
@@ -305,14 +305,14 @@ async fn scale(ctx: &Context, e: &CoordinatorEnsemble, ns: &str, owner: &Owner, 
 
 /// One step of a rolling restart of the StatefulSet's pods onto its current template (see
 /// `rolling`): `Some(progress)` while pods remain to restart.
-async fn roll<K>(ctx: &Context, obj: &K, ns: &str, ss: &StatefulSet, r: &Rendered, last: Option<&str>, safe: bool) -> Result<Option<String>, Error>
+async fn roll<K>(ctx: &Context, obj: &K, ns: &str, ss: &StatefulSet, r: &Rendered, last: Option<&str>, hold: Option<&str>) -> Result<Option<String>, Error>
 where
     K: Resource<DynamicType = ()>,
 {
     let Some(revision) = rolling::update_revision(ss) else { return Ok(None) };
     let labels = r.stateful_set.spec.as_ref().and_then(|s| s.selector.match_labels.clone()).unwrap_or_default();
     let pods = rolling::pods(&ctx.client, ns, &ss.name_any(), &labels).await?;
-    Ok(match rolling::plan(&pods, &revision, last, safe) {
+    Ok(match rolling::plan(&pods, &revision, last, hold) {
         Step::Done => None,
         Step::Wait { outdated, why } => Some(format!("rolling restart: {outdated} pod(s) to restart; {why}")),
         Step::Restart { pod, outdated } => {
@@ -359,10 +359,16 @@ pub async fn reconcile_brokers(b: Arc<BrokerCluster>, ctx: Arc<Context>) -> Resu
     let mut blocked = None;
     if current > spec.replicas {
         let bootstrap = b.status.as_ref().and_then(|s| s.bootstrap_servers.clone()).unwrap_or_else(|| render::broker::bootstrap_servers(&owner.name, &ns, &b.spec));
-        let hosting = crate::kafka::brokers_with_replicas(&bootstrap).await.map_err(Error::Reference)?;
-        let held: Vec<i32> = (spec.replicas..current).filter(|id| hosting.contains(id)).collect();
-        if !held.is_empty() {
-            blocked = Some(format!("scale-down from {current} to {} refused: brokers {held:?} still hold partition replicas; move them first (stromctl brokers drain <id>)", spec.replicas));
+        // Brokers that cannot be asked may hold replicas: refused too, with the reason.
+        let why = match crate::kafka::brokers_with_replicas(&bootstrap).await {
+            Ok(hosting) => {
+                let held: Vec<i32> = (spec.replicas..current).filter(|id| hosting.contains(id)).collect();
+                (!held.is_empty()).then(|| format!("brokers {held:?} still hold partition replicas; move them first (stromctl brokers drain <id>)"))
+            }
+            Err(e) => Some(format!("cannot ask the brokers which of them hold partition replicas ({e}); retrying")),
+        };
+        if let Some(why) = why {
+            blocked = Some(format!("scale-down from {current} to {} refused: {why}", spec.replicas));
             spec.replicas = current;
         }
     }
@@ -373,13 +379,17 @@ pub async fn reconcile_brokers(b: Arc<BrokerCluster>, ctx: Arc<Context>) -> Resu
     let health = ctx.probe.broker_health(bootstrap.clone()).await;
     let controller = health.as_ref().ok().map(|h| h.controller).filter(|c| *c >= 0);
     // A broker is restarted only while no partition is under-replicated, the controller last.
-    let safe = health.as_ref().is_ok_and(|h| h.under_replicated == 0);
+    let hold = match &health {
+        Ok(h) if h.under_replicated == 0 => None,
+        Ok(h) => Some(format!("{} partition(s) under-replicated", h.under_replicated)),
+        Err(e) => Some(format!("cannot ask the brokers for under-replicated partitions: {e}")),
+    };
     let last = controller.map(|c| format!("{}-{c}", owner.name));
     let racks = match &b.spec.rack_label {
         Some(label) => assign_racks(&ctx, &ns, &r, label).await?,
         None => None,
     };
-    let rolling = roll(&ctx, &*b, &ns, &ss, &r, last.as_deref(), safe).await?;
+    let rolling = roll(&ctx, &*b, &ns, &ss, &r, last.as_deref(), hold.as_deref()).await?;
     let progress = match (racks, rolling) {
         (Some(a), Some(b)) => Some(format!("{a}; {b}")),
         (a, b) => a.or(b),

@@ -36,9 +36,9 @@ pub enum Step {
 }
 
 /// The next step of a rolling restart to `revision`. `last` names the pod to restart last (the
-/// ensemble leader, the broker controller); `safe` is false while restarting any pod would
-/// hurt (a broker cluster with under-replicated partitions).
-pub fn plan(pods: &[PodView], revision: &str, last: Option<&str>, safe: bool) -> Step {
+/// ensemble leader, the broker controller); `hold` is why restarting any pod would hurt now (a
+/// broker cluster with under-replicated partitions, or brokers that cannot be asked).
+pub fn plan(pods: &[PodView], revision: &str, last: Option<&str>, hold: Option<&str>) -> Step {
     let mut outdated: Vec<&PodView> = pods.iter().filter(|p| p.revision != revision).collect();
     if outdated.is_empty() {
         return Step::Done;
@@ -55,8 +55,8 @@ pub fn plan(pods: &[PodView], revision: &str, last: Option<&str>, safe: bool) ->
         [p] if p.revision != revision => return Step::Restart { pod: p.name.clone(), outdated: n },
         _ => return Step::Wait { outdated: n, why: format!("waiting for pod {} to be ready", unready[0].name) },
     }
-    if !safe {
-        return Step::Wait { outdated: n, why: "partitions are under-replicated".into() };
+    if let Some(why) = hold {
+        return Step::Wait { outdated: n, why: why.to_string() };
     }
     // Highest ordinal first (the StatefulSet's own order), the one named last at the end.
     outdated.sort_by_key(|p| (Some(p.name.as_str()) == last, -p.ordinal));
@@ -112,7 +112,7 @@ mod tests {
         let mut pods = vec![pod(0, "old", true), pod(1, "old", true), pod(2, "old", true)];
         let mut order = Vec::new();
         loop {
-            match plan(&pods, "new", Some("zk-1"), true) {
+            match plan(&pods, "new", Some("zk-1"), None) {
                 Step::Restart { pod, .. } => {
                     order.push(pod.clone());
                     let p = pods.iter_mut().find(|p| p.name == pod).unwrap();
@@ -128,19 +128,19 @@ mod tests {
     #[test]
     fn one_at_a_time_and_only_when_the_rest_is_ready() {
         let pods = vec![pod(0, "old", true), pod(1, "new", false), pod(2, "old", true)];
-        assert!(matches!(plan(&pods, "new", None, true), Step::Wait { outdated: 2, .. }));
+        assert!(matches!(plan(&pods, "new", None, None), Step::Wait { outdated: 2, .. }));
         let mut t = vec![pod(0, "old", true), pod(1, "new", true), pod(2, "old", true)];
         t[1].terminating = true;
-        assert!(matches!(plan(&t, "new", None, true), Step::Wait { .. }));
+        assert!(matches!(plan(&t, "new", None, None), Step::Wait { .. }));
         // an outdated pod that is down anyway goes first
         let pods = vec![pod(0, "old", false), pod(1, "old", true), pod(2, "old", true)];
-        assert_eq!(plan(&pods, "new", Some("zk-0"), true), Step::Restart { pod: "zk-0".into(), outdated: 3 });
+        assert_eq!(plan(&pods, "new", Some("zk-0"), None), Step::Restart { pod: "zk-0".into(), outdated: 3 });
         // two down: wait
         let pods = vec![pod(0, "old", false), pod(1, "old", false), pod(2, "old", true)];
-        assert!(matches!(plan(&pods, "new", None, true), Step::Wait { .. }));
+        assert!(matches!(plan(&pods, "new", None, None), Step::Wait { .. }));
         // unsafe (under-replicated partitions): wait
         let pods = vec![pod(0, "old", true)];
-        assert!(matches!(plan(&pods, "new", None, false), Step::Wait { .. }));
-        assert_eq!(plan(&[pod(0, "new", true)], "new", None, false), Step::Done);
+        assert_eq!(plan(&pods, "new", None, Some("2 partitions under-replicated")), Step::Wait { outdated: 1, why: "2 partitions under-replicated".into() });
+        assert_eq!(plan(&[pod(0, "new", true)], "new", None, Some("x")), Step::Done);
     }
 }
