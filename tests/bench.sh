@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks: our figures next to the reference system's, measured in the same run.
-# Prints, asserts nothing about speed. Usage: tests/bench.sh [--smoke] [coordinator] [ensemble] [broker] [replication] [up] [pipeline]
+# Prints, asserts nothing about speed. Usage: tests/bench.sh [--smoke] [coordinator] [ensemble] [broker] [replication] [up] [pipeline] [operator]
 #   (no name: all of them)
 #   --smoke   tiny load on a debug build, so tests/run.sh keeps the tooling working.
 #   coordinator  strom-coordinator vs Apache ZooKeeper 3.8 (strom-zkbench); BENCH_SECONDS per run
@@ -24,6 +24,10 @@
 #                published file->TCP figures beside them; then strom-pipeline process parsing that
 #                topic (nginx_combined + date) into a file and into the Elasticsearch stand-in. Exits
 #                non-zero, after the tables, when a run did not deliver every line.
+#   operator     strom-operator on the component Kubernetes cluster (tests/k8s/cluster.sh, fake nodes)
+#                managing 1 and then 50 ensembles each with a broker cluster: time to every child
+#                object and to Available, RSS (peak, at rest), CPU, reconciles under a second.
+#                No JVM operator (Strimzi) runs here to compare with: the targets are printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -35,10 +39,10 @@ for a in "$@"; do
     *) names+=("$a") ;;
   esac
 done
-[ ${#names[@]} -gt 0 ] || names=(coordinator ensemble broker replication up pipeline)
+[ ${#names[@]} -gt 0 ] || names=(coordinator ensemble broker replication up pipeline operator)
 
 for n in "${names[@]}"; do
-  case "$n" in coordinator|ensemble|broker|replication|up|pipeline) ;; *) echo "unknown benchmark: $n (known: coordinator, ensemble, broker, replication, up, pipeline)" >&2; exit 2 ;; esac
+  case "$n" in coordinator|ensemble|broker|replication|up|pipeline|operator) ;; *) echo "unknown benchmark: $n (known: coordinator, ensemble, broker, replication, up, pipeline, operator)" >&2; exit 2 ;; esac
 done
 
 bash tests/lib/install.sh
@@ -51,6 +55,7 @@ for n in "${names[@]}"; do
   case "$n" in broker|replication|up|pipeline) [[ " ${pkgs[*]} " == *" strom-broker "* ]] || pkgs+=(-p strom-broker) ;; esac
   [ "$n" = up ] && pkgs+=(-p stromctl -p strom-pipeline)   # examples/ has a LogPipeline
   [ "$n" = pipeline ] && pkgs+=(-p strom-pipeline)
+  [ "$n" = operator ] && pkgs+=(-p strom-operator)
 done
 # Where cargo puts the binaries: CARGO_TARGET_DIR when set (relative to the checkout, as cargo takes it here).
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
@@ -713,6 +718,20 @@ bench_up() {
     "RSS of the pipeline's shipper and processor, MiB" "$pipes"
 }
 
+# --- operator -------------------------------------------------------------------------------------
+# A component cluster of its own (tests/k8s/cluster.sh), the chart installed, one strom-operator on
+# this host (tests/e2e/examples/operator_scale.rs measures), the cluster removed afterwards.
+bench_operator() {
+  local dir="$WORK/k8s" sizes vols profile=() rc=0
+  if [ "$SMOKE" = 1 ]; then sizes="1 2"; vols=20; else sizes="1 50"; vols=400; profile=(--release); fi
+  STROM_K8S_DIR="$dir" STROM_K8S_VOLUMES=$vols bash tests/k8s/cluster.sh up > "$WORK/k8s.env" || return 1
+  ( eval "$(cat "$WORK/k8s.env")"
+    cargo build --quiet "${profile[@]}" -p strom-e2e --example operator_scale
+    STROM_BIN_DIR="$BIN" "$TARGET_DIR/$(basename "$BIN")/examples/operator_scale" $sizes ) || rc=$?
+  STROM_K8S_DIR="$dir" bash tests/k8s/cluster.sh down || rc=1
+  return $rc
+}
+
 # --- pipeline -------------------------------------------------------------------------------------
 # Shippers, file -> Kafka: strom-pipeline ship and rsyslog (imfile -> omkafka, librdkafka inside),
 # one at a time, ship the same generated nginx access log (every line ~160 B, combined format) as one
@@ -945,7 +964,8 @@ for n in "${names[@]}"; do
     replication) bench_replication ;;
     up) bench_up ;;
     pipeline) bench_pipeline || true ;;
-    *) echo "unknown benchmark: $n (known: coordinator, ensemble, broker, replication, up, pipeline)" >&2; exit 2 ;;
+    operator) bench_operator ;;
+    *) echo "unknown benchmark: $n (known: coordinator, ensemble, broker, replication, up, pipeline, operator)" >&2; exit 2 ;;
   esac
 done
 [ "$BROKER_FAILED" = 0 ] || { echo "broker/replication benchmark: $BROKER_FAILED run(s) failed (see above)" >&2; exit 1; }

@@ -159,6 +159,6 @@ rm -rf .strom
 echo "README ensemble commands: three members formed an ensemble, stromctl saw it, kazoo wrote and read across members"
 
 phase "benchmark smoke runs"
-bash tests/bench.sh --smoke coordinator ensemble broker replication up pipeline
+bash tests/bench.sh --smoke coordinator ensemble broker replication up pipeline operator
 
 phase "done in $(( $(date +%s) - start ))s"
