@@ -10,14 +10,17 @@
 #        tests/k8s/cluster.sh env    prints the export line of a running cluster
 #        tests/k8s/cluster.sh down   stops every process and removes the cluster's directory
 # STROM_K8S_DIR (default /tmp/strom-k8s) holds certificates, data, logs; STROM_K8S_NODES (3) fake
-# nodes named kwok-node-0.. labelled topology.kubernetes.io/zone=zone-<n>.
+# nodes named kwok-node-0.. labelled topology.kubernetes.io/zone=zone-<n>; STROM_K8S_VOLUMES (400)
+# pre-made volumes; STROM_K8S_PORT_OFFSET (0) added to every port.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/versions.sh"
 DIR="${STROM_K8S_DIR:-/tmp/strom-k8s}"
 NODES="${STROM_K8S_NODES:-3}"
 IP=127.0.0.1
-ETCD_PORT=23790 APISERVER_PORT=16443 KCM_PORT=10357 SCHED_PORT=10359 KWOK_PORT=10347
+# STROM_K8S_PORT_OFFSET moves every port, so that two clusters can run side by side.
+o=${STROM_K8S_PORT_OFFSET:-0}
+ETCD_PORT=$((23790 + o)) APISERVER_PORT=$((16443 + o)) KCM_PORT=$((10357 + o)) SCHED_PORT=$((10359 + o)) KWOK_PORT=$((10347 + o))
 export KUBECONFIG="$DIR/admin.kubeconfig"
 k() { timeout 60 "$KUBECTL" --kubeconfig "$DIR/admin.kubeconfig" "$@"; }
 
