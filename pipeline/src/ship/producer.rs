@@ -6,6 +6,11 @@
 //! the permits run out and readers wait: reading pauses instead of buffering without bound.
 //! Deliveries never time out in librdkafka (`message.timeout.ms=0`); a failed delivery is counted and
 //! sent again after a pause, so an event is either acknowledged or still in flight.
+//!
+//! With `acks: all` (the default) the producer is idempotent: librdkafka numbers each partition's
+//! batches and the broker acknowledges a batch it already has (a retry after a lost answer, a leader
+//! change) without appending it again, so its own retries add no duplicates. Idempotence needs
+//! acks=all; with `acks: leader` or `none` it is off, and `Shipper::new` logs why.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,6 +35,12 @@ pub struct ProducerError {
     pub source: KafkaError,
 }
 
+/// Whether the producer is idempotent for this output: only with acks=all, which idempotence
+/// needs (librdkafka refuses the combination otherwise).
+pub fn idempotent(output: &KafkaOutputConfig) -> bool {
+    output.acks == Acks::All
+}
+
 /// librdkafka settings for the output.
 pub fn client_config(output: &KafkaOutputConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
@@ -43,6 +54,8 @@ pub fn client_config(output: &KafkaOutputConfig) -> ClientConfig {
                 Acks::All => "all",
             },
         )
+        // No duplicates from librdkafka's own retries (see the module docs).
+        .set("enable.idempotence", idempotent(output).to_string())
         .set(
             "compression.type",
             match output.compression {
@@ -81,6 +94,12 @@ impl Shipper {
         let producer = client_config(output)
             .create()
             .map_err(|source| ProducerError { brokers: output.brokers.join(","), source })?;
+        if !idempotent(output) {
+            tracing::warn!(
+                acks = ?output.acks,
+                "the Kafka producer is not idempotent: idempotence needs `acks: all`; a broker failure can make its retries duplicate events"
+            );
+        }
         let max_in_flight = max_in_flight.max(1);
         Ok(Shipper { producer, permits: Arc::new(Semaphore::new(max_in_flight)), max_in_flight, registry, metrics })
     }
@@ -188,11 +207,30 @@ mod tests {
         let c = client_config(&o);
         assert_eq!(c.get("bootstrap.servers"), Some("a:9092,b:9092"));
         assert_eq!(c.get("acks"), Some("all"));
+        assert_eq!(c.get("enable.idempotence"), Some("true"));
         assert_eq!(c.get("compression.type"), Some("lz4"));
         assert_eq!(c.get("message.timeout.ms"), Some("0"));
         assert_eq!(c.get("message.max.bytes"), Some("5004096"));
         let d: KafkaOutputConfig = serde_yaml::from_str("{brokers: ['a:9092'], topic: t}").unwrap();
-        assert_eq!(client_config(&d).get("acks"), Some("1"));
+        assert_eq!(client_config(&d).get("acks"), Some("all"), "acks=all by default");
+        assert_eq!(client_config(&d).get("enable.idempotence"), Some("true"), "idempotent by default");
         assert_eq!(client_config(&d).get("compression.type"), Some("gzip"));
+    }
+
+    #[test]
+    fn acks_other_than_all_turn_idempotence_off() {
+        for (acks, value) in [("leader", "1"), ("none", "0")] {
+            let o: KafkaOutputConfig = serde_yaml::from_str(&format!("{{brokers: ['a:9092'], topic: t, acks: {acks}}}")).unwrap();
+            let c = client_config(&o);
+            assert_eq!(c.get("acks"), Some(value));
+            assert_eq!(c.get("enable.idempotence"), Some("false"), "librdkafka refuses idempotence with acks={value}");
+            // the combination librdkafka takes: creating the producer needs no broker
+            let _: FutureProducer = c.create().unwrap();
+            let mut both = c.clone();
+            both.set("enable.idempotence", "true");
+            assert!(both.create::<FutureProducer>().is_err(), "librdkafka takes idempotence with acks={value}");
+        }
+        let all: KafkaOutputConfig = serde_yaml::from_str("{brokers: ['a:9092'], topic: t, acks: all}").unwrap();
+        let _: FutureProducer = client_config(&all).create().unwrap();
     }
 }
