@@ -204,6 +204,66 @@ async fn a_broker_outage_pauses_reading_and_loses_nothing() {
     assert_eq!(shipping.stop().await.unacknowledged, 0);
 }
 
+/// Lines 0..100 are shipped; then, while lines 100..600 are written, the proxy lets the shipper's
+/// requests reach the broker but loses the answers for a second and then cuts those connections:
+/// librdkafka sends the unanswered batches again. Returns how many times each line is in the topic.
+async fn lines_after_lost_answers(acks: Option<&str>) -> BTreeMap<usize, usize> {
+    let dir = tempfile::tempdir().unwrap();
+    let proxy_port = free_port();
+    let (bootstrap, broker_addr, _broker) = stack(dir.path(), Some(proxy_port)).await;
+    let lose = answer_losing_proxy(proxy_port, broker_addr).await;
+    let log = dir.path().join("app.log");
+    append_lines(&log, 0..100);
+    let mut yaml = config_yaml(dir.path(), &[path_str(&log)], &bootstrap, "logs", "");
+    if let Some(acks) = acks {
+        yaml = yaml.replace("max_message_bytes: 100000", &format!("max_message_bytes: 100000, acks: {acks}"));
+    }
+    let shipping = Shipping::start(&yaml, tuning());
+    assert_eq!(consume(&bootstrap, "logs", 100, Duration::from_secs(60)).await.len(), 100);
+    lose.send(true).unwrap();
+    for chunk in 1..6 {
+        append_lines(&log, chunk * 100..chunk * 100 + 100);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    lose.send(false).unwrap();
+    assert!(
+        eventually(Duration::from_secs(60), || registry_offset(dir.path(), &log) == 600 * LINE_LEN).await,
+        "every line acknowledged after the loss"
+    );
+    let failed = shipping.metrics.events_failed.get();
+    assert_eq!(shipping.stop().await.unacknowledged, 0);
+    let events = consume(&bootstrap, "logs", usize::MAX, Duration::from_secs(3)).await;
+    let mut counts = BTreeMap::new();
+    for n in numbers(&events) {
+        *counts.entry(n).or_insert(0usize) += 1;
+    }
+    let dups: usize = counts.values().map(|c| c - 1).sum();
+    eprintln!("acks {acks:?}: {} records for 600 lines, {dups} duplicates, {failed} delivery failures", events.len());
+    counts
+}
+
+/// With `acks: all` (the default) the producer is idempotent: the broker recognises the batches
+/// sent again (same producer id, epoch and sequence numbers) and acknowledges them without
+/// appending them twice. Every line is in the topic exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lost_answers_add_no_duplicates_with_the_idempotent_producer() {
+    let counts = lines_after_lost_answers(None).await;
+    assert_eq!(counts.keys().copied().collect::<Vec<_>>(), (0..600).collect::<Vec<_>>());
+    let twice: Vec<usize> = counts.iter().filter(|(_, c)| **c > 1).map(|(n, _)| *n).collect();
+    assert!(twice.is_empty(), "{} lines came more than once: {:?}", twice.len(), &twice[..twice.len().min(20)]);
+}
+
+/// The same loss with `acks: leader`, where the producer cannot be idempotent: the batches sent
+/// again are appended again. (This shows the loss above does make librdkafka resend batches the
+/// broker had already appended.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lost_answers_duplicate_lines_without_idempotence() {
+    let counts = lines_after_lost_answers(Some("leader")).await;
+    assert_eq!(counts.keys().copied().collect::<Vec<_>>(), (0..600).collect::<Vec<_>>());
+    let dups: usize = counts.values().map(|c| c - 1).sum();
+    assert!(dups > 0, "no line came twice: the lost answers did not make librdkafka send anything again");
+}
+
 fn spawn_shipper(config: &std::path::Path, stderr: std::path::PathBuf) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_strom-pipeline"))
         .args(["ship", "--config"])

@@ -5,6 +5,7 @@ the strom-pipeline binary ($STROM_BIN_DIR, default target/debug)."""
 import importlib.util
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -45,22 +46,29 @@ def cluster():
 
 
 class Es:
-    """The Elasticsearch stand-in (tests/pipeline/es_standin.py)."""
+    """The Elasticsearch stand-in (tests/pipeline/es_standin.py). With `tls=(cert, key, ca)` it
+    serves HTTPS with that certificate, and the test's own calls trust `ca`."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, tls=None):
         port_file = tmp / "es-port"
-        self.proc = subprocess.Popen([sys.executable, str(HERE / "es_standin.py"), "--port", "0", "--port-file", str(port_file)], stderr=subprocess.DEVNULL)
+        args = [sys.executable, str(HERE / "es_standin.py"), "--port", "0", "--port-file", str(port_file)]
+        self.ssl = None
+        if tls:
+            cert, key, ca = tls
+            args += ["--tls-cert", str(cert), "--tls-key", str(key)]
+            self.ssl = ssl.create_default_context(cafile=str(ca))
+        self.proc = subprocess.Popen(args, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not port_file.exists() or not port_file.read_text():
             if time.monotonic() > deadline:
                 raise RuntimeError("es_standin did not start")
             time.sleep(0.05)
-        self.url = "http://127.0.0.1:%s" % port_file.read_text()
+        self.url = "%s://127.0.0.1:%s" % ("https" if tls else "http", port_file.read_text())
 
     def call(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.url + path, data=data, method=method, headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=10, context=self.ssl) as r:
             return json.loads(r.read() or b"null")
 
     def docs(self, index=None):

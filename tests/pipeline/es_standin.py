@@ -2,6 +2,7 @@
 """A stand-in for Elasticsearch's `_bulk` contract, for strom-pipeline's tests. Stdlib only.
 
     python3 tests/pipeline/es_standin.py --port 0 --port-file F [--user U --password P] [--count-only]
+                                         [--tls-cert CERT --tls-key KEY]
 
 Serves:
 - GET /                      cluster info, version.number "8.x"
@@ -20,8 +21,11 @@ Serves:
   POST /_standin/reset   forget documents and failure scripts;
   GET  /_standin/docs?index=NAME   {"docs": [...]} stored sources (all indices without `index`);
   GET  /_standin/indices           {"indices": {name: document count}};
-  GET  /_standin/requests          {"bulk_requests": N}.
+  GET  /_standin/requests          {"bulk_requests": N, "tls_failures": M}.
 - Basic auth on every non-control path when --user/--password are given (401 otherwise).
+- --tls-cert/--tls-key (PEM files): HTTPS only. The handshake runs in the connection's thread, so
+  a client that refuses the certificate stalls nobody; failed handshakes are counted
+  ("tls_failures" in GET /_standin/requests).
 - --count-only (benchmarks): every document is still decoded, but only the count per index is kept
   (no ids, no sources: `create` never conflicts, /_standin/docs answers no documents), so a run of
   millions of documents stays small in memory.
@@ -31,6 +35,7 @@ import argparse
 import base64
 import json
 import os
+import ssl
 import sys
 import threading
 import time
@@ -60,6 +65,7 @@ class State:
         self.whole_failures = []  # [{"status", "count"}]
         self.item_failures = []  # [{"field", "value", "status", "count"}]
         self.bulk_requests = 0
+        self.tls_failures = 0
         self.delay_ms = 0
         self.seq_no = 0
 
@@ -122,7 +128,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(200, {"indices": counts})
         if url.path == "/_standin/requests":
             with self.state.lock:
-                return self.reply(200, {"bulk_requests": self.state.bulk_requests})
+                return self.reply(200, {"bulk_requests": self.state.bulk_requests, "tls_failures": self.state.tls_failures})
         if not self.authorized():
             return
         if url.path == "/":
@@ -219,6 +225,24 @@ class Handler(BaseHTTPRequestHandler):
                 "_seq_no": state.seq_no, "_primary_term": 1, "status": 201 if result == "created" else 200}
 
 
+class TlsServer(ThreadingHTTPServer):
+    """HTTPS: each accepted connection is wrapped (and its handshake done) in its own thread."""
+
+    def finish_request(self, request, client_address):
+        request.settimeout(10)  # a client that never finishes its handshake holds one thread that long
+        try:
+            conn = self.tls.wrap_socket(request, server_side=True)
+            conn.settimeout(None)
+        except (ssl.SSLError, OSError):
+            with self.state.lock:
+                self.state.tls_failures += 1
+            return
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            conn.close()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -227,8 +251,17 @@ def main(argv=None):
     parser.add_argument("--user")
     parser.add_argument("--password")
     parser.add_argument("--count-only", action="store_true", help="keep only document counts per index (benchmarks)")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM, with its chain)")
+    parser.add_argument("--tls-key", help="the certificate's private key (PEM)")
     args = parser.parse_args(argv)
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.tls_cert:
+        server = TlsServer((args.host, args.port), Handler)
+        server.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.tls.load_cert_chain(args.tls_cert, args.tls_key)
+    else:
+        server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     server.state = State()
     server.credentials = (args.user, args.password)

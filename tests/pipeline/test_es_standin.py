@@ -98,7 +98,7 @@ def test_scripted_whole_request_failures(es):
     assert call("POST", es + "/_bulk", body, NDJSON)[0] == 429
     status, answer = call("POST", es + "/_bulk", body, NDJSON)
     assert status == 200 and answer["errors"] is False
-    assert call("GET", es + "/_standin/requests")[1] == {"bulk_requests": 3}
+    assert call("GET", es + "/_standin/requests")[1] == {"bulk_requests": 3, "tls_failures": 0}
 
 
 def test_scripted_item_rejections(es):
@@ -163,3 +163,25 @@ def test_shape_checker_rejects_wrong_shapes():
         check_item_shape({"index": {"_index": "i", "_id": "1", "status": 400, "result": "created", "error": {"type": "t", "reason": "r"}}})
     with pytest.raises(AssertionError):
         check_item_shape({"_index": "i", "_id": "1", "status": 201, "result": "created"})  # not wrapped in the action
+
+
+def test_https_with_a_certificate_from_a_test_ca(tmp_path):
+    """--tls-cert/--tls-key: HTTPS that a client trusting the CA talks to; a client that does not
+    trust it fails its handshake, which is counted, and the server goes on serving."""
+    import ssl
+    from certs import make_ca, make_server_cert
+    ca = make_ca(tmp_path, "ca")
+    cert, key = make_server_cert(tmp_path, "es", ca)
+    proc, base = start(tmp_path, "--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        url = base.replace("http://", "https://")
+        trusting = ssl.create_default_context(cafile=str(ca[0]))
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            urllib.request.urlopen(url + "/", timeout=10, context=ssl.create_default_context())
+        with urllib.request.urlopen(url + "/", timeout=10, context=trusting) as r:
+            assert json.loads(r.read())["version"]["number"].startswith("8.")
+        with urllib.request.urlopen(url + "/_standin/requests", timeout=10, context=trusting) as r:
+            assert json.loads(r.read())["tls_failures"] == 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -209,12 +209,18 @@ def test_a_broker_sigkilled_under_load_loses_no_line(cluster, es, tmp_path):
     SIGKILLed while 20,000 lines are being written, shipped and processed, and started again after
     its partitions have new leaders. Every line reaches the stand-in.
 
-    Duplicate bound: the shipper's producer is not idempotent, so a request the dead leader had
-    replicated but not answered is sent again to the new leader: at most every event in flight
-    (MAX_IN_FLIGHT, reading pauses there). The processor is not restarted, but a partition whose
-    leader moved may be fetched again from its last committed offset: at most one batch (BATCH).
-    The victim is not the processor group's coordinator (__consumer_offsets has one replica here:
-    killing it stops every commit until it is back, which is a different test)."""
+    Duplicates: the shipper's producer is idempotent (acks=all), so a request the dead leader had
+    replicated but not answered, sent again to the new leader, is acknowledged without a second
+    copy: the topic holds every line exactly once (asserted). The processor is not restarted, but a
+    partition whose leader moved may be fetched again from its last committed offset: one batch
+    (BATCH) as designed. Once in six runs a partition was read again from offset 0 (2185
+    duplicates): the new leader answered the consumer's fetch at its position with
+    OFFSET_OUT_OF_RANGE (strom-broker serves consumers only up to the high watermark, which a new
+    leader learns late; Kafka answers an empty fetch between the high watermark and the log end)
+    and librdkafka reset to `earliest`. Until that is fixed the stand-in's duplicates keep the old
+    bound, MAX_IN_FLIGHT + BATCH, and are printed. The victim is not the processor group's
+    coordinator (__consumer_offsets has one replica here: killing it stops every commit until it
+    is back, which is a different test)."""
     topic = "loss-" + uuid.uuid4().hex[:6]
     group = "loss-" + uuid.uuid4().hex[:6]
     create_topic(cluster, topic, partitions=3, replication=3, config={"min.insync.replicas": "2"})
@@ -277,11 +283,15 @@ process:
     missing = sorted(set(range(n)) - set(counts))
     assert not missing, "lines lost: %d, first %s" % (len(missing), missing[:20])
     dups, which = duplicate_report(counts)
+    records = read_topic(cluster, topic)
+    kafka_dups, kafka_which = duplicate_report(Counter(number(e["message"]) for _, _, e in records))
     bound = MAX_IN_FLIGHT + BATCH
-    print("\nbroker %d SIGKILLed after %d lines written, %d in the stand-in: %d lines, %d documents, %d duplicates "
-          "(lines %s..%s; bound %d = shipper in-flight %d + processor batch %d)"
-          % (victim, at_kill[0], at_kill[1], n, sum(counts.values()), dups, which[:1], which[-1:], bound, MAX_IN_FLIGHT, BATCH))
-    assert dups <= bound, "more duplicates than the in-flight window and a batch: %d" % dups
+    print("\nbroker %d SIGKILLed after %d lines written, %d in the stand-in: %d lines; topic: %d records, %d duplicates (lines %s..%s); "
+          "stand-in: %d documents, %d duplicates (lines %s..%s; designed: at most a batch, %d; asserted: at most %d)"
+          % (victim, at_kill[0], at_kill[1], n, len(records), kafka_dups, kafka_which[:1], kafka_which[-1:],
+             sum(counts.values()), dups, which[:1], which[-1:], BATCH, bound))
+    assert kafka_dups == 0, "the idempotent shipper wrote %d lines twice: %s" % (kafka_dups, kafka_which[:20])
+    assert dups <= bound, "more duplicates in the stand-in than %d: %d" % (bound, dups)
     assert acked_to_end(tmp_path, log), registry(tmp_path)
 
 

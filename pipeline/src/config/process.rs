@@ -227,9 +227,14 @@ fn default_retry_max() -> super::Duration {
     super::Duration::from_secs(64)
 }
 
+/// HTTPS to Elasticsearch (`https://` hosts).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
+    /// A PEM file with the CA certificate that signed the servers' certificates, trusted besides
+    /// the built-in public roots. A server whose certificate it did not sign is refused: the
+    /// processor logs why (e.g. `invalid peer certificate: UnknownIssuer`) and retries, committing
+    /// nothing, until the certificate or this file is fixed.
     pub ca: PathBuf,
 }
 

@@ -110,13 +110,17 @@ pub struct TopicRoute {
     pub topic: String,
 }
 
-/// Filebeat's `required_acks`: 0 none, 1 leader (its default), -1 all in-sync replicas.
+/// Filebeat's `required_acks`: 0 none, 1 leader, -1 all in-sync replicas.
+///
+/// `all` is the default (librdkafka's and the Java producer's): only then is the producer
+/// idempotent, so that its retries after a broker failure add no duplicates. `leader` (Filebeat's
+/// default) and `none` are honoured, with idempotence off and a warning saying so at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Acks {
     None,
-    #[default]
     Leader,
+    #[default]
     All,
 }
 

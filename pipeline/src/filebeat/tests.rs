@@ -19,7 +19,7 @@ fn the_seeds_filebeat_yml() {
     let kafka = &ship.output.kafka;
     assert_eq!(kafka.brokers.len(), 3);
     assert_eq!(kafka.topic, "nginx");
-    assert_eq!((kafka.acks, kafka.compression, kafka.max_message_bytes), (Acks::Leader, Compression::Gzip, 1_000_000));
+    assert_eq!((kafka.acks, kafka.compression, kafka.max_message_bytes), (Acks::All, Compression::Gzip, 1_000_000), "no required_acks: strom's default, all");
     assert_eq!(ship.registry, std::path::PathBuf::from("data/registry/strom-registry.json"));
 }
 
@@ -64,6 +64,7 @@ fn unsupported_keys_name_key_and_line() {
 fn invalid_values_are_reported() {
     assert!(err(&SEED.replace("topic: \"nginx\"", "")).contains("`output.kafka.topic`: missing"));
     assert!(err(&FILESTREAM.replace("required_acks: -1", "required_acks: 2")).contains("`2` is not 0, 1 or -1"));
+    assert_eq!(to_ship(&FILESTREAM.replace("required_acks: -1", "required_acks: 1"), "f").unwrap().output.kafka.acks, Acks::Leader);
     assert!(err(&FILESTREAM.replace("pattern: '^", "pattern: '(^")).contains("the result is invalid at `ship.inputs[1].multiline.pattern`"));
     assert!(err("a: [").starts_with("failed to parse filebeat config filebeat.yml"));
 }

@@ -141,8 +141,11 @@ fn kafka(k: &FbKafka) -> Result<KafkaOutputConfig, Problem> {
         (None, false) => return Err((format!("{at}.topic"), "needs a default topic beside `topics`".into())),
         (None, true) => return Err((format!("{at}.topic"), "missing".into())),
     };
+    // Without `required_acks`, strom's default (all, with an idempotent producer) rather than
+    // Filebeat's 1: the same delivery or better; `required_acks: 1` keeps Filebeat's.
     let acks = match k.required_acks {
-        None | Some(1) => Acks::Leader,
+        None => Acks::default(),
+        Some(1) => Acks::Leader,
         Some(0) => Acks::None,
         Some(-1) => Acks::All,
         Some(n) => return Err((format!("{at}.required_acks"), format!("`{n}` is not 0, 1 or -1"))),

@@ -92,7 +92,7 @@ impl EsSink {
             Err(e) => {
                 // the next attempt goes to the next host
                 self.next_host += 1;
-                tracing::warn!(host = %host, error = %e, "Elasticsearch unreachable; retrying");
+                tracing::warn!(host = %host, error = %error_chain(&e), "failed to send a _bulk request to Elasticsearch; retrying");
                 bulk::classify(0, b"", docs.len())
             }
         }
@@ -133,5 +133,51 @@ impl EsSink {
             }
         }
         Ok((refused, w))
+    }
+}
+
+/// An error with its causes: reqwest's own message names only the URL ("error sending request for
+/// url (...)"); what went wrong (connection refused, a certificate not signed by `tls.ca`, a
+/// timeout) is in its sources.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        // some layers repeat their cause in their own message
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as &(dyn std::error::Error + 'static))
+        }
+    }
+
+    #[test]
+    fn the_causes_are_in_the_message_once() {
+        let e = Layer("error sending request", Some(Box::new(Layer("client error (Connect)", Some(Box::new(Layer("invalid peer certificate: UnknownIssuer", None)))))));
+        assert_eq!(error_chain(&e), "error sending request: client error (Connect): invalid peer certificate: UnknownIssuer");
+        let repeated = Layer("connect failed: refused", Some(Box::new(Layer("refused", None))));
+        assert_eq!(error_chain(&repeated), "connect failed: refused");
     }
 }

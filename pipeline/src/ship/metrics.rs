@@ -17,6 +17,11 @@ pub struct ShipMetrics {
     pub events_acked: Counter,
     /// Delivery failures (each is retried).
     pub events_failed: Counter,
+    /// Events dropped for good: refused by the broker or librdkafka in a way a retry cannot change
+    /// (unknown or invalid topic, not authorized, too large for the broker, invalid record), or
+    /// with a topic that rendered empty. Logged (the first per topic and reason); the registry moves
+    /// past them.
+    pub events_dropped: Counter,
     /// Events over `max_message_bytes`: not sent, logged with file and offset.
     pub events_too_large: Counter,
     /// Events dropped by include_lines / exclude_lines.
@@ -39,6 +44,7 @@ impl Default for ShipMetrics {
             events_sent: Counter::default(),
             events_acked: Counter::default(),
             events_failed: Counter::default(),
+            events_dropped: Counter::default(),
             events_too_large: Counter::default(),
             events_filtered: Counter::default(),
             bytes_read: Counter::default(),
@@ -50,6 +56,7 @@ impl Default for ShipMetrics {
         registry.register("events_sent", "Events handed to the Kafka producer", m.events_sent.clone());
         registry.register("events_acked", "Events acknowledged by the broker", m.events_acked.clone());
         registry.register("events_failed", "Failed deliveries (retried)", m.events_failed.clone());
+        registry.register("events_dropped", "Events dropped for good (unknown topic, not authorized, too large for the broker, no topic)", m.events_dropped.clone());
         registry.register("events_too_large", "Events over max_message_bytes, not sent", m.events_too_large.clone());
         registry.register("events_filtered", "Events dropped by include_lines/exclude_lines", m.events_filtered.clone());
         registry.register("bytes_read", "Bytes read from files", m.bytes_read.clone());
@@ -84,6 +91,7 @@ mod tests {
     async fn serves_the_counters_over_http() {
         let metrics = Arc::new(ShipMetrics::default());
         metrics.events_read.inc_by(3);
+        metrics.events_dropped.inc();
         metrics.files_open.set(2);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -95,6 +103,7 @@ mod tests {
         assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
         assert!(out.contains("strom_pipeline_ship_events_read_total 3"), "{out}");
         assert!(out.contains("strom_pipeline_ship_files_open 2"), "{out}");
+        assert!(out.contains("strom_pipeline_ship_events_dropped_total 1"), "{out}");
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
         s.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
         let mut out = String::new();

@@ -5,6 +5,7 @@
 //! broker acknowledgements into the `registry`, written as soon as they move it; shutdown
 //! stops the readers, waits (bounded) for deliveries in flight, and persists it once more.
 
+pub mod delivery;
 pub mod input;
 pub mod metrics;
 pub mod producer;
@@ -35,6 +36,8 @@ pub enum ShipError {
     Producer(#[from] ProducerError),
     #[error(transparent)]
     Input(#[from] InputError),
+    #[error("stopped: the Kafka producer hit a fatal error: {0}")]
+    Fatal(String),
     #[error("failed to join the registry writer: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -158,7 +161,11 @@ pub async fn run(
     let scanners: Vec<_> = inputs.into_iter().map(|i| tokio::spawn(tail::scan::run(shared.clone(), i))).collect();
     let writer = tokio::spawn(persist_periodically(registry.clone(), registry_path.clone(), tuning.registry_flush, stop_rx));
 
-    stop.await;
+    let mut failed = shipper.failed();
+    let fatal = tokio::select! {
+        _ = stop => None,
+        f = failed.wait_for(Option::is_some) => f.ok().and_then(|f| f.clone()),
+    };
     tracing::info!("stopping: no more reading; waiting for deliveries in flight");
     let _ = stop_tx.send(true);
     // Readers stop at their next read or wait; one stuck (a hung file system) does not hold the exit.
@@ -179,6 +186,9 @@ pub async fn run(
     let _ = writer.await;
     persist(&registry, &registry_path).await?;
     tracing::info!("registry saved; stopped");
+    if let Some(reason) = fatal {
+        return Err(ShipError::Fatal(reason));
+    }
     Ok(Summary { unacknowledged })
 }
 

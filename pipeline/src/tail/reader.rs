@@ -207,8 +207,8 @@ impl Reader {
                 shared.shipper.done(permit, &ticket);
             }
             Outcome::NoTopic => {
-                tracing::warn!(path = %self.path, offset, "the topic format rendered empty for this event; not sent");
-                shared.metrics.events_failed.inc();
+                tracing::warn!(path = %self.path, offset, "the topic format rendered empty for this event; dropping it");
+                shared.metrics.events_dropped.inc();
                 shared.shipper.done(permit, &ticket);
             }
         }

@@ -73,6 +73,55 @@ pub async fn proxy(listen: u16, target: SocketAddr) -> watch::Sender<bool> {
     up_tx
 }
 
+/// A TCP proxy on `listen` in front of `target` that can lose the broker's answers: while the
+/// watched value is true, requests still reach the broker (which acts on them) but its answers are
+/// thrown away; when it turns false again, every connection that lost answers is cut, so that the
+/// client notices and sends its unanswered requests again (on a new connection, served normally).
+pub async fn answer_losing_proxy(listen: u16, target: SocketAddr) -> watch::Sender<bool> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (lose_tx, lose_rx) = watch::channel(false);
+    let listener = TcpListener::bind(("127.0.0.1", listen)).await.unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((client, _)) = listener.accept().await else { continue };
+            let lose = lose_rx.clone();
+            tokio::spawn(async move {
+                let Ok(server) = TcpStream::connect(target).await else { return };
+                let (mut client_rd, mut client_wr) = client.into_split();
+                let (mut server_rd, mut server_wr) = server.into_split();
+                let requests = async { tokio::io::copy(&mut client_rd, &mut server_wr).await };
+                let answers = async {
+                    let mut lost_some = false;
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = tokio::select! {
+                            n = server_rd.read(&mut buf) => n,
+                            // answers were lost and the loss is over: cut this connection
+                            _ = async { lose.clone().wait_for(|l| !*l).await.map(|_| ()) }, if lost_some => return,
+                        };
+                        let Ok(n) = n else { return };
+                        if n == 0 {
+                            return;
+                        }
+                        if *lose.borrow() {
+                            lost_some = true;
+                            continue;
+                        }
+                        if lost_some || client_wr.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                };
+                tokio::select! {
+                    _ = requests => {}
+                    _ = answers => {}
+                }
+            });
+        }
+    });
+    lose_tx
+}
+
 /// Every message of partition 0 of `topic` from the start, as JSON, once at least `expected` arrived
 /// or `within` passed (then what there is).
 pub async fn consume(bootstrap: &str, topic: &str, expected: usize, within: Duration) -> Vec<Value> {
