@@ -384,7 +384,10 @@ impl PartitionLog {
     }
 
     /// Whole batches from the one holding `offset`, up to `max_bytes` (always at least one batch
-    /// when `min_one`), below the high watermark. `None` when `offset` is out of range.
+    /// when `min_one`), below the high watermark. `None` when `offset` is out of range: before
+    /// the log start or past the log end. Between the high watermark and the log end (a consumer
+    /// ahead of a new leader's high watermark, which it learns from its followers' fetches) the
+    /// read is empty, as in Kafka: not out of range, which would reset the consumer.
     pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> io::Result<Option<Read>> {
         self.read_upto(offset, max_bytes, min_one, self.high_watermark)
     }
@@ -392,12 +395,12 @@ impl PartitionLog {
     /// As `read`, below `limit` instead of the high watermark (a follower reads up to the log
     /// end).
     pub fn read_upto(&self, offset: i64, max_bytes: usize, min_one: bool, limit: i64) -> io::Result<Option<Read>> {
-        let limit = limit.min(self.next_offset);
-        if offset < self.log_start_offset || offset > limit {
+        if offset < self.log_start_offset || offset > self.next_offset {
             return Ok(None);
         }
+        let limit = limit.min(self.next_offset);
         let mut out = Read { bytes: Vec::new(), high_watermark: self.high_watermark, log_start_offset: self.log_start_offset };
-        if offset == limit {
+        if offset >= limit {
             return Ok(Some(out));
         }
         let start = self.segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1);

@@ -53,6 +53,16 @@ fn append_assigns_offsets_and_reads_whole_batches() {
     assert!(log.read(2, 1, false).unwrap().unwrap().bytes.is_empty());
     assert!(log.read(3, 100, true).unwrap().unwrap().bytes.is_empty());
     assert!(log.read(4, 100, true).unwrap().is_none());
+    // Past the high watermark but not the log end (a new leader's watermark lags what the old
+    // leader told its consumers): an empty read, not out of range.
+    let data = batch::build(&[(None, Some(b"d".as_slice()))], 30);
+    let batches = batch::split_batches(&data, 1 << 20).unwrap();
+    log.append(data, &batches, 0).unwrap();
+    assert_eq!((log.high_watermark, log.next_offset), (3, 4));
+    let r = log.read(4, 100, true).unwrap().expect("offset 4 is the log end: in range");
+    assert!(r.bytes.is_empty());
+    assert!(log.read(3, 100, true).unwrap().unwrap().bytes.is_empty(), "offset 3 is at the high watermark");
+    assert!(log.read(5, 100, true).unwrap().is_none(), "past the log end");
     assert_eq!(log.offset_for_timestamp(15).unwrap(), Some((2, 20)));
     assert_eq!(log.offset_for_timestamp(5).unwrap(), Some((0, 10)));
     assert_eq!(log.offset_for_timestamp(25).unwrap(), None);
