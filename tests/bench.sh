@@ -319,8 +319,7 @@ bench_broker() {
   kafka_wait_ready "$bp" 60 || { tail -n 30 "$WORK/strom-broker/server.log" >&2; return 1; }
   # A cluster id written ahead saves kafka.sh a JVM start (StorageTool random-uuid).
   mkdir -p "$WORK/kafka"
-  python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))' \
-    > "$WORK/kafka/server.properties.cluster-id"
+  kafka_cluster_id > "$WORK/kafka/server.properties.cluster-id"
   kpid=$(kafka_start_kraft 4 "$WORK/kafka" "$kp" "$kcp" 1 num.partitions=3 2>"$WORK/kafka-start.err") \
     || { cat "$WORK/kafka-start.err" >&2; return 1; }
   PIDS+=("$kpid")
@@ -489,7 +488,7 @@ rp_start_kafka() {
   shift
   dir="$WORK/replication-kafka-$phase"; logs="$RP_LOGS/kafka-$phase"; mkdir -p "$logs"
   RP_BPID=(); RP_CPIDS=(); RP_KDIRS=""
-  cid=$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+  cid=$(kafka_cluster_id)
   voters="1@127.0.5.1:9093,2@127.0.5.2:9093,3@127.0.5.3:9093"
   for i in 1 2 3; do
     d="$dir/node-$i"

@@ -147,6 +147,20 @@ kafka_run_zk() {
   exec java $(_kafka_java_opts "$v") -cp "$cp" kafka.Kafka "$2"
 }
 
+# kafka_cluster_id: a new Kafka cluster id, a random UUID in URL-safe base64 without padding (what
+# `kafka-storage random-uuid` prints). Never one starting with '-', which `format -t` would take for
+# an option ("argument --cluster-id/-t: expected one argument").
+kafka_cluster_id() {
+  local cid
+  cid=$(python3 -c 'import base64, uuid
+while True:
+    s = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    if not s.startswith("-"):
+        print(s); break')
+  [ -n "$cid" ] || { echo "kafka.sh: could not make a cluster id" >&2; return 1; }
+  echo "$cid"
+}
+
 # kafka_format_kraft VERSION PROPS: format the log dirs of a KRaft node once (a static quorum, so
 # no --standalone flag). The cluster id is kept in PROPS.cluster-id so a restart reuses it.
 kafka_format_kraft() {
@@ -161,12 +175,7 @@ kafka_format_kraft() {
     # A Kafka cluster id is a random UUID in URL-safe base64 without padding (what
     # `kafka-storage random-uuid` prints; it never starts with '-'). Made here rather than by a
     # second JVM, whose empty output once left `format -t` without its argument.
-    cid=$(python3 -c 'import base64, uuid
-while True:
-    s = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-    if not s.startswith("-"):
-        print(s); break')
-    [ -n "$cid" ] || { echo "kafka.sh: could not make a cluster id" >&2; return 1; }
+    cid=$(kafka_cluster_id) || return 1
     echo "$cid" > "$props.cluster-id"
   fi
   # shellcheck disable=SC2046
