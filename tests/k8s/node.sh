@@ -330,6 +330,12 @@ up() {
   start kube-proxy "$K8S_BIN/kube-proxy" --config "$N/kube-proxy.yaml"
   wait_for kubelet 60 k get node "$NODE"
   wait_for kubelet 90 k wait --for=condition=Ready node "$NODE" --timeout=1s
+  # The cluster's pre-made hostPath volumes now get written: world-writable (fsGroup does not
+  # apply to hostPath), so the non-root servers can use them.
+  local v
+  for v in $(k get pv -o jsonpath='{.items[*].spec.hostPath.path}'); do
+    case "$v" in "$DIR"/*) mkdir -p "$v" && chmod 1777 "$v" ;; esac
+  done
   coredns
   wait_for kubelet 120 k -n kube-system wait --for=condition=Available deployment/coredns --timeout=1s
   say "node $NODE Ready with CoreDNS at $DNS_IP in $(awk -v a="$t0" -v b="$(date +%s.%N)" "BEGIN{printf \"%.1f\", b-a}") s"
@@ -368,7 +374,7 @@ down() {
     k -n kube-system delete deployment coredns --wait=false >/dev/null 2>&1 || true
     k delete pods -A --field-selector "spec.nodeName=$NODE" --grace-period=1 --wait=false >/dev/null 2>&1 || true
     for _ in $(seq 1 150); do
-      [ -z "$(ctr_ tasks ls -q 2>/dev/null)" ] && break
+      ctr_ tasks ls 2>/dev/null | grep -q RUNNING || break
       sleep 0.2
     done
   fi
@@ -404,6 +410,7 @@ down() {
       case "$d" in cni-*) grep -qx "$d" "$N/netns-before" 2>/dev/null || { umount "/run/netns/$d" 2>/dev/null; rm -f "/run/netns/$d"; } ;; esac
     done
   fi
+  rmdir /run/netns 2>/dev/null || true   # containerd made it; only if empty
   ip link del "$BRIDGE" 2>/dev/null || true
   k delete node "$NODE" --wait=false >/dev/null 2>&1 || true
   k -n kube-system delete service kube-dns --wait=false >/dev/null 2>&1 || true
