@@ -2,7 +2,8 @@
 # On the real node of tests/k8s/node.sh: the chart installed with helm (strom-operator in-cluster,
 # image strom/strom-operator:<version> imported by node.sh), a CoordinatorEnsemble of 3 applied, and
 # its 3 real coordinator pods forming a quorum: by pod DNS name each answers `srvr` with one leader
-# and two followers, and the operator (which reaches the servers by the same names) reports them.
+# and two followers, and the operator (which reaches the servers by the same names) reports them;
+# then a BrokerCluster of 3 on it and a Topic (3 partitions, replication 3) Available.
 # Usage: tests/k8s/node-ensemble-check.sh   (cluster and node up; STROM_K8S_DIR as for them)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -43,8 +44,27 @@ echo "node-ensemble-check: quorum (leader + 2 followers, asked by pod DNS names)
 leader=""
 for _ in $(seq 1 90); do
   leader=$(k -n "$NS" get coordinatorensemble zk -o jsonpath='{.status.leader}')
-  [ -n "$leader" ] && break
+  [ -n "$leader" ] && [ "$leader" != null ] && break
   sleep 1
 done
-[ -n "$leader" ] || fail "the operator reports no leader: $(k -n "$NS" get coordinatorensemble zk -o jsonpath='{.status}')"
+[ -n "$leader" ] && [ "$leader" != null ] || fail "the operator reports no leader: $(k -n "$NS" get coordinatorensemble zk -o jsonpath='{.status}')"
 echo "node-ensemble-check: the in-cluster operator reports leader $leader: $(k -n "$NS" get coordinatorensemble zk -o jsonpath='{.status.members}') after $(el) s"
+k -n "$NS" apply -f - >/dev/null <<EOF
+apiVersion: strom.io/v1alpha1
+kind: BrokerCluster
+metadata: {name: kafka}
+spec:
+  replicas: 3
+  coordinator: {ensemble: zk}
+  storage: {size: 1Gi}
+  config: {numPartitions: 3, defaultReplicationFactor: 3, minInsyncReplicas: 2}
+---
+apiVersion: strom.io/v1alpha1
+kind: Topic
+metadata: {name: t1}
+spec: {cluster: kafka, partitions: 3, replicationFactor: 3}
+EOF
+k -n "$NS" wait --for=condition=Available brokercluster/kafka --timeout=180s >/dev/null || fail "BrokerCluster not Available"
+echo "node-ensemble-check: BrokerCluster of 3 real brokers Available after $(el) s"
+k -n "$NS" wait --for=condition=Available topic/t1 --timeout=120s >/dev/null || fail "Topic not Available: $(k -n "$NS" get topic t1 -o jsonpath='{.status}')"
+echo "node-ensemble-check: Topic t1 (3 partitions, replication 3) Available after $(el) s"
