@@ -411,6 +411,8 @@ down() {
     done
   fi
   rmdir /run/netns 2>/dev/null || true   # containerd made it; only if empty
+  # The runc shim keeps its runc root at /run/containerd/runc/<namespace> whatever the state dir.
+  rmdir /run/containerd/runc/k8s.io 2>/dev/null && rmdir /run/containerd/runc 2>/dev/null || true
   ip link del "$BRIDGE" 2>/dev/null || true
   k delete node "$NODE" --wait=false >/dev/null 2>&1 || true
   k -n kube-system delete service kube-dns --wait=false >/dev/null 2>&1 || true
