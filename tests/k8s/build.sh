@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Builds the component cluster's binaries from Go sources through the Go module proxy, once:
-# kube-apiserver, kube-controller-manager, kube-scheduler (k8s.io/kubernetes at one pinned release,
+# kube-apiserver, kube-controller-manager, kube-scheduler, and for the real node (tests/k8s/node.sh)
+# kubelet and kube-proxy (k8s.io/kubernetes at one pinned release,
 # staging modules pinned by replace directives in tests/k8s/go.mod.k8s-$K8S_VERSION), kwok and etcd.
 # Binaries are cached outside the checkout, keyed by version; a second run only checks they exist.
 #
 # Usage: tests/k8s/build.sh        (prints the cache directory's paths it fills)
+#        tests/k8s/build.sh node   also kubelet, kube-proxy, CoreDNS and pause for tests/k8s/node.sh
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/versions.sh"
@@ -14,8 +16,12 @@ export GOMODCACHE="$K8S_CACHE/gomod" GOCACHE="$K8S_CACHE/gocache" GOFLAGS=-build
 # Builds run beside other work on small machines: lowest priority, two packages at a time.
 build() { nice -n 19 go build -p 2 -trimpath "$@"; }
 
-if [ ! -x "$K8S_BIN/kube-apiserver" ] || [ ! -x "$K8S_BIN/kube-controller-manager" ] || [ ! -x "$K8S_BIN/kube-scheduler" ]; then
-  echo "== building Kubernetes $K8S_VERSION control plane into $K8S_BIN (first run only: about 10 minutes on 2 cores)"
+K8S_CMDS="kube-apiserver kube-controller-manager kube-scheduler"
+[ "${1:-}" != node ] || K8S_CMDS="$K8S_CMDS kubelet kube-proxy"
+missing=""
+for c in $K8S_CMDS; do [ -x "$K8S_BIN/$c" ] || missing="$missing $c"; done
+if [ -n "$missing" ]; then
+  echo "== building Kubernetes $K8S_VERSION:$missing into $K8S_BIN (first run only: about 10 minutes on 2 cores)"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   cp "$HERE/go.mod.k8s-$K8S_VERSION" "$work/go.mod"
@@ -28,6 +34,8 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 EOF
   v=${K8S_VERSION#v}
@@ -37,7 +45,7 @@ EOF
   done
   (cd "$work" && go mod tidy >/dev/null 2>&1 || go mod tidy)
   mkdir -p "$K8S_BIN.tmp"
-  for c in kube-apiserver kube-controller-manager kube-scheduler; do
+  for c in $missing; do
     t0=$(date +%s)
     (cd "$work" && build -ldflags "$ldflags" -o "$K8S_BIN.tmp/$c" "k8s.io/kubernetes/cmd/$c")
     echo "   $c built in $(( $(date +%s) - t0 )) s"
@@ -78,5 +86,25 @@ if [ ! -x "$ETCD_BIN/etcd" ]; then
   mkdir -p "$ETCD_BIN" && mv "$ETCD_BIN.tmp/etcd" "$ETCD_BIN/" && rmdir "$ETCD_BIN.tmp"
   rm -rf "$work"; trap - EXIT
   echo "   etcd built in $(( $(date +%s) - t0 )) s"
+fi
+if [ "${1:-}" = node ]; then
+  if [ ! -x "$COREDNS_BIN/coredns" ]; then
+    # CoreDNS's main package is its module's root; its go.mod has no replace directives.
+    echo "== building CoreDNS $COREDNS_VERSION into $COREDNS_BIN"
+    t0=$(date +%s)
+    mkdir -p "$COREDNS_BIN.tmp"
+    GOBIN="$COREDNS_BIN.tmp" nice -n 19 go install -p 2 -trimpath -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
+    mkdir -p "$COREDNS_BIN" && mv "$COREDNS_BIN.tmp/coredns" "$COREDNS_BIN/" && rmdir "$COREDNS_BIN.tmp"
+    echo "   coredns built in $(( $(date +%s) - t0 )) s"
+  fi
+  if [ ! -x "$PAUSE_BIN/pause" ]; then
+    # The sandbox image's one binary, as Kubernetes builds it (static C): no registry to pull it from.
+    command -v gcc >/dev/null || { echo "tests/k8s/build.sh: gcc is needed for the pause binary" >&2; exit 1; }
+    (cd "$K8S_CACHE" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" >/dev/null)
+    mkdir -p "$PAUSE_BIN"
+    gcc -Os -static -DVERSION="$K8S_VERSION" -o "$PAUSE_BIN/pause.tmp" "$GOMODCACHE/k8s.io/kubernetes@$K8S_VERSION/build/pause/linux/pause.c"
+    strip "$PAUSE_BIN/pause.tmp" && mv "$PAUSE_BIN/pause.tmp" "$PAUSE_BIN/pause"
+  fi
+  echo "real node binaries: $K8S_BIN/{kubelet,kube-proxy} $COREDNS_BIN/coredns $PAUSE_BIN/pause"
 fi
 echo "component cluster binaries: $K8S_BIN $KWOK_BIN $ETCD_BIN"

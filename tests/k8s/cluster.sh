@@ -10,14 +10,19 @@
 #        tests/k8s/cluster.sh env    prints the export line of a running cluster
 #        tests/k8s/cluster.sh down   stops every process and removes the cluster's directory
 # STROM_K8S_DIR (default /tmp/strom-k8s) holds certificates, data, logs; STROM_K8S_NODES (3) fake
-# nodes named kwok-node-0.. labelled topology.kubernetes.io/zone=zone-<n>; STROM_K8S_VOLUMES (400)
-# pre-made volumes; STROM_K8S_PORT_OFFSET (0) added to every port.
+# nodes named kwok-node-0.. labelled topology.kubernetes.io/zone=zone-<n>. STROM_K8S_ADVERTISE_IP: an
+# address of this machine pods can reach (tests/k8s/node.sh: the real node's pods reach the API
+# through the kubernetes Service, whose endpoint is this address); the API server then listens on
+# every address (default: 127.0.0.1 only). STROM_K8S_VOLUMES (400) pre-made volumes;
+# STROM_K8S_PORT_OFFSET (0) added to every port.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/versions.sh"
 DIR="${STROM_K8S_DIR:-/tmp/strom-k8s}"
 NODES="${STROM_K8S_NODES:-3}"
 IP=127.0.0.1
+ADVERTISE_IP="${STROM_K8S_ADVERTISE_IP:-$IP}"
+BIND_IP=$IP; [ "$ADVERTISE_IP" = "$IP" ] || BIND_IP=0.0.0.0
 # STROM_K8S_PORT_OFFSET moves every port, so that two clusters can run side by side.
 o=${STROM_K8S_PORT_OFFSET:-0}
 ETCD_PORT=$((23790 + o)) APISERVER_PORT=$((16443 + o)) KCM_PORT=$((10357 + o)) SCHED_PORT=$((10359 + o)) KWOK_PORT=$((10347 + o))
@@ -64,7 +69,7 @@ extendedKeyUsage=clientAuth"
     mk apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost,IP:$IP,IP:10.0.0.1"
+subjectAltName=DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost,IP:$IP,IP:$ADVERTISE_IP,IP:10.0.0.1"
     mk admin "/O=system:masters/CN=admin" "$client"
     mk controller-manager "/CN=system:kube-controller-manager" "$client"
     mk scheduler "/CN=system:kube-scheduler" "$client"
@@ -97,13 +102,14 @@ up() {
     --unsafe-no-fsync --quota-backend-bytes 1073741824
   wait_for etcd 30 curl -sf "http://$IP:$((ETCD_PORT + 20))/health"
   start apiserver "$K8S_BIN/kube-apiserver" \
-    --etcd-servers "http://$IP:$ETCD_PORT" --advertise-address "$IP" --bind-address "$IP" --secure-port "$APISERVER_PORT" \
+    --etcd-servers "http://$IP:$ETCD_PORT" --advertise-address "$ADVERTISE_IP" --bind-address "$BIND_IP" --secure-port "$APISERVER_PORT" \
     --tls-cert-file "$p/apiserver.crt" --tls-private-key-file "$p/apiserver.key" --client-ca-file "$p/ca.crt" \
     --kubelet-client-certificate "$p/apiserver-kubelet-client.crt" --kubelet-client-key "$p/apiserver-kubelet-client.key" \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$p/sa.pub" --service-account-signing-key-file "$p/sa.key" \
     --service-cluster-ip-range 10.0.0.0/24 --authorization-mode Node,RBAC \
-    --enable-admission-plugins NodeRestriction --allow-privileged=true --cert-dir "$DIR/apiserver-certs"
+    --enable-admission-plugins NodeRestriction --allow-privileged=true --cert-dir "$DIR/apiserver-certs" \
+    --kubelet-preferred-address-types InternalIP,Hostname
   wait_for apiserver 60 k get --raw /readyz
   start controller-manager "$K8S_BIN/kube-controller-manager" \
     --kubeconfig "$DIR/controller-manager.kubeconfig" --authentication-kubeconfig "$DIR/controller-manager.kubeconfig" \
@@ -154,7 +160,7 @@ EOF
     for n in $(seq 1 "${STROM_K8S_VOLUMES:-400}"); do
       printf -- '---\napiVersion: v1\nkind: PersistentVolume\nmetadata: {name: pv-%s}\nspec: {capacity: {storage: 1Ti}, accessModes: [ReadWriteOnce], storageClassName: standard, persistentVolumeReclaimPolicy: Retain, hostPath: {path: %s/volumes/%s}}\n' "$n" "$DIR" "$n"
     done; } | k apply -f - >/dev/null
-  wait_for kwok 60 k wait --for=condition=Ready node --all --timeout=1s
+  [ "$NODES" = 0 ] || wait_for kwok 60 k wait --for=condition=Ready node --all --timeout=1s
   # The default ServiceAccount exists once the controller-manager's token controller ran.
   wait_for controller-manager 60 k get serviceaccount default -n default
   echo "component cluster up in $(awk -v a="$t0" -v b="$(date +%s.%N)" "BEGIN{printf \"%.1f\", b-a}") s ($NODES fake nodes, Kubernetes $K8S_VERSION)" >&2
