@@ -3,7 +3,11 @@
 # image strom/strom-operator:<version> imported by node.sh), a CoordinatorEnsemble of 3 applied, and
 # its 3 real coordinator pods forming a quorum: by pod DNS name each answers `srvr` with one leader
 # and two followers, and the operator (which reaches the servers by the same names) reports them;
-# then a BrokerCluster of 3 on it and a Topic (3 partitions, replication 3) Available.
+# then a BrokerCluster of 3 on it and a Topic (3 partitions, replication 3) Available; then client
+# traffic through the cluster as a user's pods would send it: a producer pod (stromctl produce,
+# acks=all, idempotent) sending 3,000 numbered records while the ensemble leader's pod and a broker
+# pod are deleted, ending with every record acknowledged, and a consumer pod reading every one of
+# them back from the beginning.
 # Usage: tests/k8s/node-ensemble-check.sh   (cluster and node up; STROM_K8S_DIR as for them)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -13,7 +17,14 @@ DIR="${STROM_K8S_DIR:-/tmp/strom-k8s}"
 export KUBECONFIG="$DIR/admin.kubeconfig"
 NS=ensemble-check
 k() { timeout 120 "$KUBECTL" "$@"; }
-fail() { echo "node-ensemble-check: $*" >&2; k -n "$NS" get pods -o wide >&2 || true; exit 1; }
+fail() {
+  echo "node-ensemble-check: $*" >&2
+  k -n "$NS" get pods -o wide >&2 || true
+  for p in $(k -n "$NS" get pods -o name 2>/dev/null); do
+    echo "-- logs of $p (last 25 lines)" >&2; k -n "$NS" logs "$p" --tail 25 >&2 2>&1 || true
+  done
+  exit 1
+}
 t0=$(date +%s.%N)
 el() { awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
 "$HELM" upgrade --install strom "$ROOT/charts/strom" -n strom-system --create-namespace --wait --timeout 120s >/dev/null
@@ -68,3 +79,39 @@ k -n "$NS" wait --for=condition=Available brokercluster/kafka --timeout=180s >/d
 echo "node-ensemble-check: BrokerCluster of 3 real brokers Available after $(el) s"
 k -n "$NS" wait --for=condition=Available topic/t1 --timeout=120s >/dev/null || fail "Topic not Available: $(k -n "$NS" get topic t1 -o jsonpath='{.status}')"
 echo "node-ensemble-check: Topic t1 (3 partitions, replication 3) Available after $(el) s"
+
+# --- client traffic through pod deletions -------------------------------------------------------
+BOOT="kafka-bootstrap.$NS.svc.cluster.local:9092"
+IMAGE="strom/strom:$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)"
+N_RECORDS=3000
+k -n "$NS" run producer --image "$IMAGE" --image-pull-policy Never --restart Never --command -- \
+  bash -c "for i in \$(seq 1 $N_RECORDS); do echo \$i; sleep 0.01; done | stromctl produce --topic t1 --bootstrap-server $BOOT --acks all --timeout 120" >/dev/null
+k -n "$NS" wait --for=condition=Ready pod/producer --timeout=60s >/dev/null || fail "producer pod not running"
+sleep 4
+leader=$(k -n "$NS" get coordinatorensemble zk -o jsonpath='{.status.leader}')
+k -n "$NS" delete pod "$leader" --wait=false >/dev/null
+echo "node-ensemble-check: deleted the ensemble leader's pod $leader under load after $(el) s"
+sleep 4
+k -n "$NS" delete pod kafka-1 --wait=false >/dev/null
+echo "node-ensemble-check: deleted broker pod kafka-1 under load after $(el) s"
+phase=""
+for _ in $(seq 1 240); do
+  phase=$(k -n "$NS" get pod producer -o jsonpath='{.status.phase}')
+  case "$phase" in Succeeded|Failed) break ;; esac
+  sleep 1
+done
+[ "$phase" = Succeeded ] || fail "producer ended $phase: $(k -n "$NS" logs producer 2>&1 | tail -n 20)"
+echo "node-ensemble-check: the producer had all $N_RECORDS records acknowledged (exit 0) after $(el) s; its stderr: $(k -n "$NS" logs producer 2>&1 | grep -c . ) line(s)"
+k -n "$NS" run consumer --image "$IMAGE" --image-pull-policy Never --restart Never --command -- \
+  stromctl consume --topic t1 --from-beginning --max-messages "$N_RECORDS" --timeout-ms 60000 --bootstrap-server "$BOOT" >/dev/null
+phase=""
+for _ in $(seq 1 120); do
+  phase=$(k -n "$NS" get pod consumer -o jsonpath='{.status.phase}')
+  case "$phase" in Succeeded|Failed) break ;; esac
+  sleep 1
+done
+got=$(k -n "$NS" logs consumer -c consumer 2>/dev/null | grep -E '^[0-9]+$' | sort -n | uniq | wc -l)
+[ "$phase" = Succeeded ] && [ "$got" = "$N_RECORDS" ] || fail "consumer ($phase) read $got distinct of $N_RECORDS records: $(k -n "$NS" logs consumer 2>&1 | tail -n 5)"
+echo "node-ensemble-check: a consumer pod read all $N_RECORDS records back after $(el) s"
+k -n "$NS" wait --for=condition=Available coordinatorensemble/zk brokercluster/kafka --timeout=180s >/dev/null || fail "not Available again after the deletions"
+echo "node-ensemble-check: ensemble and brokers Available again (pods $leader and kafka-1 recreated) after $(el) s"

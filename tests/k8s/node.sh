@@ -24,7 +24,7 @@ POD_CIDR=10.88.0.0/16
 BRIDGE=strom0
 DNS_IP=10.0.0.10
 SOCK="$N/containerd/containerd.sock"
-APISERVER=https://127.0.0.1:16443
+APISERVER=https://127.0.0.1:$((16443 + ${STROM_K8S_PORT_OFFSET:-0}))
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)
 IMAGES="${STROM_NODE_IMAGES:-strom/strom:$VERSION strom/strom-operator:$VERSION}"
 k() { timeout 60 "$KUBECTL" --kubeconfig "$DIR/admin.kubeconfig" "$@"; }
