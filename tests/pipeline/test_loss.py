@@ -3,6 +3,8 @@ strom-coordinator, `strom-pipeline ship` tailing files a writer thread appends t
 broker kill) `strom-pipeline process` into the Elasticsearch stand-in.
 
 1. a broker SIGKILLed under load (replication factor 3, min.insync.replicas 2, acks all);
+1b. the broker coordinating the processor's consumer group SIGKILLed while it processes (a cluster
+   whose __consumer_offsets has three replicas), restarted, and coordination moved back to it;
 2. the shipper SIGKILLed around a rename-and-create rotation, restarted with the same registry;
 3. the shipper SIGKILLed around a copytruncate rotation, restarted with the same registry.
 
@@ -294,6 +296,217 @@ process:
     assert dups <= bound, "more duplicates in the stand-in than %d: %d" % (bound, dups)
     assert acked_to_end(tmp_path, log), registry(tmp_path)
 
+
+
+# --- 1b. the processor group's coordinator SIGKILLed ------------------------------------------------
+
+OFFSETS_PARTITIONS = 10
+
+
+@pytest.fixture(scope="module")
+def offsets_cluster():
+    """Three strom-brokers whose __consumer_offsets has three replicas (Kafka's default; conftest's
+    clusters have one), so that a group's coordinator can move; 6 s coordinator sessions as above."""
+    from conftest import ROOT, _load
+    import sys
+    sys.path.insert(0, str(ROOT / "tests" / "broker"))
+    harness = _load("broker_harness", ROOT / "tests" / "broker" / "harness.py")
+    c = harness.Cluster(kind="strom", zk_kind="strom", name="pipeline-coord",
+                        overrides={"zookeeper.session.timeout.ms": "6000", "offsets.topic.replication.factor": "3",
+                                   "offsets.topic.num.partitions": str(OFFSETS_PARTITIONS)}).start()
+    c.start_broker(1)
+    c.start_broker(2)
+    c.all_bootstrap = ",".join(b.bootstrap for b in c.brokers.values())
+    yield c
+    c.cleanup()
+
+
+def offsets_partition(group):
+    """The group's __consumer_offsets partition: abs(Java hashCode) % partitions, as Kafka has it."""
+    utf16 = group.encode("utf-16-be")
+    h = 0
+    for i in range(0, len(utf16), 2):
+        h = (h * 31 + int.from_bytes(utf16[i:i + 2], "big")) & 0xFFFFFFFF
+    h = h - (1 << 32) if h >= 1 << 31 else h
+    return (0 if h == -(1 << 31) else abs(h)) % OFFSETS_PARTITIONS
+
+
+def kafkawire():
+    from conftest import ROOT, _load
+    return _load("kafkawire", ROOT / "tests" / "replication" / "kafkawire.py")
+
+
+def find_coordinator(cluster, group):
+    """(node id, host, port) as the first live broker that answers FindCoordinator v1 names it, or
+    None. On sockets of our own: confluent-kafka's describe_consumer_groups crashed the test's Python
+    (a segmentation fault) when asked while the coordinator was down."""
+    import struct
+    kw = kafkawire()
+    for b in [b for b in cluster.brokers.values() if b.running]:
+        try:
+            with kw.Connection(b.host, b.port) as c:
+                r = c.request(10, 1, kw._str(group) + struct.pack(">b", 0), "FindCoordinator v1")
+                r.i32()  # throttle
+                error, _, node, host, port = r.i16(), r.string(), r.i32(), r.string(), r.i32()
+        except kw.WireError:
+            continue
+        if error == 0:
+            return node, host, port
+    return None
+
+
+def group_view(cluster, group):
+    """(coordinator id, state, members): FindCoordinator, then DescribeGroups v0 at the coordinator;
+    None while no coordinator answers."""
+    kw = kafkawire()
+    found = find_coordinator(cluster, group)
+    if found is None:
+        return None
+
+    def described(r):
+        error, _, state, _, _ = r.i16(), r.string(), r.string(), r.string(), r.string()
+        members = r.array(lambda r: (r.string(), r.string(), r.string(), r.bytes_(), r.bytes_()))
+        return error, state, len(members)
+
+    try:
+        with kw.Connection(found[1], found[2]) as c:
+            ((error, state, members),) = c.request(15, 0, kw._array([group], kw._str), "DescribeGroups v0").array(described)
+    except kw.WireError:
+        return None
+    return (found[0], state, members) if error == 0 else None
+
+
+def group_lag(cluster, group, topic, partitions):
+    """partition -> high watermark - committed offset (the high watermark when nothing is committed),
+    by OffsetFetch v1 at the coordinator; None while no coordinator answers."""
+    import struct
+    kw = kafkawire()
+    found = find_coordinator(cluster, group)
+    if found is None:
+        return None
+    body = kw._str(group) + kw._array([topic], lambda t: kw._str(t) + kw._array(list(range(partitions)), lambda p: struct.pack(">i", p)))
+    try:
+        with kw.Connection(found[1], found[2]) as c:
+            topics = c.request(9, 1, body, "OffsetFetch v1").array(lambda r: (r.string(), r.array(lambda r: (r.i32(), r.i64(), r.string(), r.i16()))))
+    except kw.WireError:
+        return None
+    parts = {p: (o, e) for _, ps in topics for p, o, _, e in ps}
+    if any(e for _, e in parts.values()):
+        return None
+    c = Consumer({"bootstrap.servers": cluster.all_bootstrap, "group.id": "lag-" + uuid.uuid4().hex[:6], "log_level": 2})
+    try:
+        high = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)}
+    finally:
+        c.close()
+    return {p: high[p] - max(parts.get(p, (-1, 0))[0], 0) for p in range(partitions)}
+
+
+def test_the_group_coordinator_sigkilled_under_the_processor(offsets_cluster, es, tmp_path):
+    """A producer writes 20,000 events (200 every 100 ms) to a topic with replication factor 3 and
+    min.insync.replicas 2 while `strom-pipeline process` consumes it into the stand-in; the broker that
+    coordinates the processor's group (the leader of the group's __consumer_offsets partition) is
+    SIGKILLed mid-stream. Another replica of that partition takes over coordination and the processor
+    goes on with it; the killed broker is started again, made the partition's leader again by a
+    preferred-leader election, and coordination moves back to it. Every event reaches the stand-in,
+    and the group's committed offsets end at the end of the topic (lag 0).
+
+    Duplicates: strom-broker keeps members and generations in memory only (Kafka writes them to
+    __consumer_offsets too), so each move of the coordinator makes the processor rejoin, and what it had
+    sent but not yet committed comes again; a commit that fails while no coordinator answers leaves
+    its batch to come again too. So at most one batch (BATCH) per move and per failed commit."""
+    cluster = offsets_cluster
+    topic = "coord-" + uuid.uuid4().hex[:6]
+    group = "coord-" + uuid.uuid4().hex[:6]
+    partitions, n = 3, 20_000
+    create_topic(cluster, topic, partitions=partitions, replication=3, config={"min.insync.replicas": "2"})
+    wait_for(lambda: all(l >= 0 for l in leaders(cluster, topic).values()), 30, "leaders for every partition")
+    admin = AdminClient({"bootstrap.servers": cluster.all_bootstrap, "log_level": 2})
+    pconf = tmp_path / "process.yaml"
+    pconf.write_text(f"""
+process:
+  input:
+    kafka: {{brokers: [{', '.join(json.dumps(b.bootstrap) for b in cluster.brokers.values())}], topics: [{topic}], group_id: {group}, codec: json, auto_offset_reset: earliest}}
+  outputs:
+    - elasticsearch: {{hosts: ["{es.url}"], index: "coord", retry_initial_interval: 200ms, retry_max_interval: 1s}}
+""")
+    processor = Processor(pconf, tmp_path / "process.log")
+    written, failed = [0], []
+
+    def body(w):
+        from confluent_kafka import Producer
+        p = Producer({"bootstrap.servers": cluster.all_bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 5, "log_level": 2})
+
+        def delivered(err, msg):
+            if err is not None:
+                failed.append((msg.value()[:20], str(err)))
+
+        for start in range(0, n, 200):
+            for i in range(start, start + 200):
+                p.produce(topic, json.dumps({"message": line(i).rstrip("\n")}).encode(), on_delivery=delivered)
+            p.poll(0)
+            written[0] = start + 200
+            time.sleep(0.1)
+        assert p.flush(120) == 0, "records not delivered within 120 s"
+
+    def in_stand_in():
+        return es.indices().get("coord", 0)
+
+    writer = Writer(body)
+    victim, timeline, moves = None, [], 0
+    try:
+        writer.start()
+        wait_for(lambda: written[0] >= 6000 and in_stand_in() >= 1000, 60, "6000 events written, 1000 in the stand-in")
+        victim, state, members = wait_for(lambda: group_view(cluster, group), 30, "the group described")
+        assert (state, members) == ("Stable", 1), (state, members)
+        op = offsets_partition(group)
+        offsets_md = admin.list_topics("__consumer_offsets", timeout=10).topics["__consumer_offsets"].partitions[op]
+        assert offsets_md.leader == victim, "FindCoordinator names %d, __consumer_offsets[%d] is led by %d" % (victim, op, offsets_md.leader)
+        preferred = offsets_md.replicas[0]
+        killed_at = time.monotonic()
+        timeline.append("broker %d (coordinator, leader of __consumer_offsets[%d]) SIGKILLed at %d events written, %d in the stand-in" % (victim, op, written[0], in_stand_in()))
+        cluster.brokers[victim].kill()
+        moved = wait_for(lambda: (lambda v: v if v and v[0] != victim and v[1:] == ("Stable", 1) else None)(group_view(cluster, group)), 60,
+                         "the group stable at another coordinator")
+        moves += 1
+        timeline.append("broker %d coordinates the group after %.1f s, %d events written, %d in the stand-in" % (moved[0], time.monotonic() - killed_at, written[0], in_stand_in()))
+        cluster.brokers[victim].start()
+        wait_for(lambda: victim in admin.list_topics("__consumer_offsets", timeout=10).topics["__consumer_offsets"].partitions[op].isrs, 60,
+                 "broker %d back in the ISR of __consumer_offsets[%d]" % (victim, op))
+        if preferred == victim:
+            from confluent_kafka import ElectionType
+            admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition("__consumer_offsets", op)]).result(30)
+            back_at = time.monotonic()
+            moves += 1
+            wait_for(lambda: (lambda v: v if v and v[0] == victim and v[1:] == ("Stable", 1) else None)(group_view(cluster, group)), 60,
+                     "the group stable at broker %d again" % victim)
+            timeline.append("broker %d restarted, coordinates the group again %.1f s after a preferred-leader election, %d events written, %d in the stand-in"
+                            % (victim, time.monotonic() - back_at, written[0], in_stand_in()))
+        else:
+            timeline.append("broker %d restarted (not the preferred leader of __consumer_offsets[%d]: coordination stays)" % (victim, op))
+        writer.finish()
+        assert not failed, "records not delivered: %s" % failed[:5]
+        wait_for(lambda: in_stand_in() >= n and {number(d["message"]) for d in es.docs("coord")} >= set(range(n)), 90, "every event in the stand-in")
+        lag = wait_for(lambda: (lambda l: l if l is not None and not any(l.values()) else None)(group_lag(cluster, group, topic, partitions)), 60,
+                       "the group's offsets committed to the end of the topic")
+        time.sleep(1)  # a duplicate still on its way shows now
+    finally:
+        if writer.ident:
+            writer.events["done"].wait(60)
+        processor_rc = processor.stop()
+        if victim is not None and not cluster.brokers[victim].running:
+            cluster.brokers[victim].start()
+    plog = log_lines(tmp_path / "process.log")
+    assert processor_rc == 0, "\n".join(plog[-40:])
+    counts = Counter(number(d["message"]) for d in es.docs("coord"))
+    missing = sorted(set(range(n)) - set(counts))
+    assert not missing, "events lost: %d, first %s" % (len(missing), missing[:20])
+    dups, which = duplicate_report(counts)
+    failed_commits = sum("committing the batch's offsets failed" in l for l in plog)
+    bound = BATCH * (moves + failed_commits)
+    print("\n" + "; ".join(timeline))
+    print("%d events; stand-in: %d documents, %d duplicates (lines %s..%s); %d failed commits, %d coordinator moves: at most %d asserted; lag at the end %s"
+          % (n, sum(counts.values()), dups, which[:1], which[-1:], failed_commits, moves, bound, lag))
+    assert dups <= bound, "more duplicates in the stand-in than %d: %d" % (bound, dups)
 
 # --- 2. the shipper SIGKILLed around a rename-and-create rotation -----------------------------------
 

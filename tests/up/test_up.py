@@ -121,6 +121,11 @@ def test_an_invalid_resource_is_refused_and_nothing_starts(state, tmp_path):
     other.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
     r = ctl("up", str(other), "--state-dir", str(state))
     assert r.returncode != 0 and "not a Strom resource" in r.stderr, r
+    # a sink's CA in a Kubernetes Secret: refused, rather than HTTPS without that CA
+    tls = tmp_path / "tls.yaml"
+    tls.write_text(PIPELINE.replace("whenTag: access", "tlsSecret: es-ca") % {"logs": tmp_path, "es": "https://127.0.0.1:9200"})
+    r = ctl("up", str(tls), "--state-dir", str(state))
+    assert r.returncode != 0 and "tlsSecret es-ca is a Kubernetes Secret" in r.stderr, r
     # a state directory written by a stromctl with another layout: refused, nothing started
     state.mkdir(parents=True)
     (state / "state-format").write_text("7\nstromctl 9.0.0\n")

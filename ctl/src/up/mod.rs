@@ -326,6 +326,11 @@ fn validate(r: &Resources) -> Result<(), CtlError> {
         if !["none", "nginx", "nginx-combined", "nginx-error"].contains(&p.spec.processor.parse.as_str()) {
             return Err(usage(format!("LogPipeline {name}: parse must be none, nginx, nginx-combined or nginx-error")));
         }
+        // Without the CA a private certificate is refused on every request: say so now rather
+        // than run a processor that retries forever.
+        if let Some(secret) = p.spec.sinks.iter().find_map(|s| s.tls_secret.as_ref()) {
+            return Err(usage(format!("LogPipeline {name}: tlsSecret {secret} is a Kubernetes Secret, which stromctl up cannot read; remove tlsSecret (HTTPS then trusts only the public roots) or run this pipeline under the operator")));
+        }
     }
     for t in &r.topics {
         let (ns, name) = name_of(&t.metadata);

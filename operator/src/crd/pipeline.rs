@@ -137,6 +137,12 @@ pub struct Sink {
     /// A Secret with `username` and `password`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret: Option<String>,
+    /// A Secret with `ca.crt`: the PEM certificate of the CA that signed Elasticsearch's
+    /// certificate (ECK's `<name>-es-http-certs-public` has it). The processors trust it for the
+    /// `https://` hosts besides the public roots, and refuse a server it did not sign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub tls_secret: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]

@@ -31,10 +31,13 @@ pub struct RenderedPipeline {
     pub processor: Deployment,
 }
 
-/// Where a sink's credentials Secret is mounted in the processor pods.
+/// Where a sink's credentials or TLS Secret is mounted in the processor pods.
 pub fn secret_dir(secret: &str) -> String {
     format!("/etc/strom/secrets/{secret}")
 }
+
+/// The key of a sink's `tlsSecret` holding the CA certificate (PEM), as ECK and Strimzi name it.
+pub const TLS_CA_FILE: &str = "ca.crt";
 
 /// Where the shipper keeps its registry of read offsets (a hostPath on the node).
 pub const SHIPPER_STATE: &str = "/var/lib/strom-shipper";
@@ -84,14 +87,16 @@ pub fn parse_filters(parse: &str) -> serde_json::Value {
 
 /// The processor's config (strom-pipeline's `process` section): the Kafka input (consumer group,
 /// codec, offset reset), the parsing, one Elasticsearch output per sink (routed by tag; the
-/// credentials read from the mounted Secret, never written here), and a dead-letter topic.
+/// credentials and the CA certificate read from the mounted Secrets, never written here), and a
+/// dead-letter topic.
 pub fn processor_config(spec: &LogPipelineSpec, bootstrap: &str) -> String {
     processor_config_with(spec, bootstrap, true, "strom-operator")
 }
 
-/// The processor's config; without `credentials` the sinks' Secrets are left out (`stromctl up`
-/// has no Kubernetes Secrets to mount).
-pub fn processor_config_with(spec: &LogPipelineSpec, bootstrap: &str, credentials: bool, by: &str) -> String {
+/// The processor's config; without `secrets` the sinks' Secrets are left out (`stromctl up`
+/// has no Kubernetes Secrets to mount: it goes without credentials, and refuses a `tlsSecret`
+/// rather than talk HTTPS without the CA it names).
+pub fn processor_config_with(spec: &LogPipelineSpec, bootstrap: &str, secrets: bool, by: &str) -> String {
     let p = &spec.processor;
     let brokers: Vec<&str> = bootstrap.split(',').collect();
     let outputs: Vec<_> = spec
@@ -99,9 +104,12 @@ pub fn processor_config_with(spec: &LogPipelineSpec, bootstrap: &str, credential
         .iter()
         .map(|s| {
             let mut es = json!({"hosts": s.hosts, "index": s.index});
-            if let Some(secret) = s.credentials_secret.as_ref().filter(|_| credentials) {
+            if let Some(secret) = s.credentials_secret.as_ref().filter(|_| secrets) {
                 es["user_file"] = json!(format!("{}/username", secret_dir(secret)));
                 es["password_file"] = json!(format!("{}/password", secret_dir(secret)));
+            }
+            if let Some(secret) = s.tls_secret.as_ref().filter(|_| secrets) {
+                es["tls"] = json!({"ca": format!("{}/{TLS_CA_FILE}", secret_dir(secret))});
             }
             let mut o = json!({"elasticsearch": es});
             if let Some(tag) = &s.when_tag {
@@ -180,13 +188,16 @@ pub fn render(owner: &Owner, spec: &LogPipelineSpec, bootstrap: &str) -> Rendere
     let pfiles: BTreeMap<String, String> = [(PROCESSOR_FILE.to_string(), processor_config(spec, bootstrap))].into();
     let phash = config_hash(&pfiles);
     let processor_config = ConfigMap { metadata: owner.meta(format!("{name}-processor"), &pl), data: Some(pfiles), ..Default::default() };
-    // Each sink's credentials Secret, mounted read-only; the config names the files.
-    let secrets: BTreeSet<String> = spec.sinks.iter().filter_map(|s| s.credentials_secret.clone()).collect();
+    // Each sink's credentials and TLS Secret, mounted read-only; the config names the files. A
+    // Secret serving as both is mounted once.
+    let credentials: BTreeSet<String> = spec.sinks.iter().filter_map(|s| s.credentials_secret.clone()).collect();
+    let tls: BTreeSet<String> = spec.sinks.iter().filter_map(|s| s.tls_secret.clone()).filter(|s| !credentials.contains(s)).collect();
     let mut volumes = vec![config_volume(&format!("{name}-processor"))];
     let mut mounts = vec![config_mount()];
-    for (i, secret) in secrets.iter().enumerate() {
-        volumes.push(Volume { name: format!("es-credentials-{i}"), secret: Some(SecretVolumeSource { secret_name: Some(secret.clone()), ..Default::default() }), ..Default::default() });
-        mounts.push(VolumeMount { name: format!("es-credentials-{i}"), mount_path: secret_dir(secret), read_only: Some(true), ..Default::default() });
+    let named = credentials.iter().enumerate().map(|(i, s)| (format!("es-credentials-{i}"), s)).chain(tls.iter().enumerate().map(|(i, s)| (format!("es-tls-{i}"), s)));
+    for (volume, secret) in named {
+        volumes.push(Volume { name: volume.clone(), secret: Some(SecretVolumeSource { secret_name: Some(secret.clone()), ..Default::default() }), ..Default::default() });
+        mounts.push(VolumeMount { name: volume, mount_path: secret_dir(secret), read_only: Some(true), ..Default::default() });
     }
     let c = Container {
         name: "processor".into(),
@@ -311,6 +322,34 @@ mod tests {
         assert!(pod.volumes.as_ref().unwrap().iter().any(|v| v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some("es-creds")));
         assert!(pod.containers[0].volume_mounts.as_ref().unwrap().iter().any(|m| m.mount_path == "/etc/strom/secrets/es-creds" && m.read_only == Some(true)));
         assert_eq!(dep.replicas, Some(1));
+    }
+
+    #[test]
+    fn a_tls_secret_is_mounted_and_named_as_the_sinks_ca() {
+        let mut s = seed();
+        s.sinks[0].hosts = vec!["https://es-http.logs.svc:9200".into()];
+        s.sinks[0].tls_secret = Some("es-http-certs-public".into());
+        // one Secret with username, password and ca.crt serves the second sink both ways
+        s.sinks[1].credentials_secret = Some("es-all".into());
+        s.sinks[1].tls_secret = Some("es-all".into());
+        let r = render(&Owner { name: "nginx".into(), namespace: "logs".into(), reference: None }, &s, "b:9092");
+        let process = strom_pipeline::config::PipelineConfig::from_yaml(&r.processor_config.data.as_ref().unwrap()[PROCESSOR_FILE], "processor.yml").expect("strom-pipeline reads the processor config");
+        process.validate().expect("valid");
+        let process = process.process.unwrap();
+        let ca = |i: usize| match &process.outputs[i].output {
+            strom_pipeline::config::Output::Elasticsearch(es) => es.tls.as_ref().map(|t| t.ca.display().to_string()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(ca(0).as_deref(), Some("/etc/strom/secrets/es-http-certs-public/ca.crt"));
+        assert_eq!(ca(1).as_deref(), Some("/etc/strom/secrets/es-all/ca.crt"));
+        let pod = r.processor.spec.unwrap().template.spec.unwrap();
+        let volumes: Vec<(String, String)> = pod.volumes.unwrap().into_iter().filter_map(|v| Some((v.name, v.secret?.secret_name?))).collect();
+        assert_eq!(volumes, [("es-credentials-0".to_string(), "es-all".to_string()), ("es-credentials-1".into(), "es-creds".into()), ("es-tls-0".into(), "es-http-certs-public".into())]);
+        let mounts: Vec<(String, String, Option<bool>)> = pod.containers[0].volume_mounts.clone().unwrap().into_iter().map(|m| (m.name, m.mount_path, m.read_only)).collect();
+        assert!(mounts.contains(&("es-tls-0".into(), "/etc/strom/secrets/es-http-certs-public".into(), Some(true))), "{mounts:?}");
+        assert_eq!(mounts.iter().filter(|m| m.1 == "/etc/strom/secrets/es-all").count(), 1, "{mounts:?}");
+        // without Kubernetes Secrets (stromctl up) no CA is named
+        assert!(!processor_config_with(&s, "b:9092", false, "test").contains("ca.crt"));
     }
 
     #[test]
