@@ -98,3 +98,95 @@ async fn digest_auth_and_acls() {
     let users = alice.list_auth_users().await.unwrap();
     assert!(users.iter().any(|u| u.scheme() == "digest" && u.user() == "alice"), "{users:?}");
 }
+
+/// A TCP proxy to `target` whose connections can all be cut at once (the client then reconnects
+/// through it, to the same server, with its session).
+struct CuttableProxy {
+    addr: std::net::SocketAddr,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl CuttableProxy {
+    async fn start(target: String) -> CuttableProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Default::default();
+        let held = conns.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                held.lock().unwrap().push(task);
+            }
+        });
+        CuttableProxy { addr, conns }
+    }
+
+    fn cut(&self) {
+        for t in self.conns.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+/// After a reconnection the client re-sends its watches (SetWatches2): a persistent recursive
+/// watch (`AddWatch`, what strom-broker relies on) still fires for a change made after the client
+/// reconnected. The crate as published re-sent only data, exist and child watches
+/// (broker/vendor/zookeeper-client/STROM-PATCH.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_watches_survive_a_reconnection() {
+    let server = common::InProcess::start("rust-client-rewatch", "");
+    let proxy = CuttableProxy::start(server.connect_string()).await;
+    let client = zk::Client::connector().with_session_timeout(Duration::from_secs(20)).connect(&proxy.addr.to_string()).await.unwrap();
+    let other = zk::Client::connect(&server.connect_string()).await.unwrap();
+    client.create("/w", b"", &opts(zk::CreateMode::Persistent)).await.unwrap();
+    let mut recursive = client.watch("/w", zk::AddWatchMode::PersistentRecursive).await.unwrap();
+    let mut persistent = client.watch("/w", zk::AddWatchMode::Persistent).await.unwrap();
+    let mut state = client.state_watcher();
+    other.create("/w/before", b"", &opts(zk::CreateMode::Persistent)).await.unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(5), recursive.changed()).await.unwrap();
+    assert_eq!((ev.event_type, ev.path.as_str()), (zk::EventType::NodeCreated, "/w/before"));
+
+    proxy.cut();
+    // Disconnected, then connected again with the same session.
+    let reconnected = async {
+        loop {
+            if state.changed().await == zk::SessionState::SyncConnected {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(15), reconnected).await.expect("the client reconnects");
+    let session = client.session_id();
+    // The client is connected again: a change made now must reach both watches.
+    client.sync("/w").await.unwrap();
+    other.create("/w/after", b"", &opts(zk::CreateMode::Persistent)).await.unwrap();
+    other.set_data("/w", b"x", None).await.unwrap();
+    let mut seen = Vec::new();
+    while let Ok(ev) = tokio::time::timeout(Duration::from_secs(5), recursive.changed()).await {
+        if ev.event_type == zk::EventType::Session {
+            continue;
+        }
+        seen.push((ev.event_type, ev.path.clone()));
+        if seen.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(seen, vec![(zk::EventType::NodeCreated, "/w/after".to_string()), (zk::EventType::NodeDataChanged, "/w".to_string())], "the recursive watch after the reconnection");
+    let mut direct = Vec::new();
+    while let Ok(ev) = tokio::time::timeout(Duration::from_secs(5), persistent.changed()).await {
+        if ev.event_type == zk::EventType::Session {
+            continue;
+        }
+        direct.push(ev.event_type);
+        if ev.event_type == zk::EventType::NodeDataChanged {
+            break;
+        }
+    }
+    assert!(direct.contains(&zk::EventType::NodeDataChanged), "the persistent watch after the reconnection: {direct:?}");
+    assert_eq!(client.session_id(), session);
+}

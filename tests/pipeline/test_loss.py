@@ -113,6 +113,20 @@ ship:
     return path
 
 
+def es_process_config(tmp_path, cluster, topic, group, es, index):
+    """A processor config: the topic (every broker as bootstrap) into the stand-in's `index`,
+    retrying quickly; its path."""
+    pconf = tmp_path / "process.yaml"
+    pconf.write_text(f"""
+process:
+  input:
+    kafka: {{brokers: [{', '.join(json.dumps(b.bootstrap) for b in cluster.brokers.values())}], topics: [{topic}], group_id: {group}, codec: json, auto_offset_reset: earliest}}
+  outputs:
+    - elasticsearch: {{hosts: ["{es.url}"], index: "{index}", retry_initial_interval: 200ms, retry_max_interval: 1s}}
+""")
+    return pconf
+
+
 def log_lines(path):
     """A process log's lines without terminal colours."""
     return [re.sub(r"\x1b\[[0-9;]*m", "", l) for l in path.read_text().splitlines()]
@@ -235,15 +249,7 @@ def test_a_broker_sigkilled_under_load_loses_no_line(cluster, es, tmp_path):
     log.write_text("")
     n = 20_000
     shipper = Shipper(ship_config(tmp_path, cluster, [log], topic), tmp_path / "ship.log")
-    pconf = tmp_path / "process.yaml"
-    pconf.write_text(f"""
-process:
-  input:
-    kafka: {{brokers: [{', '.join(json.dumps(b.bootstrap) for b in cluster.brokers.values())}], topics: [{topic}], group_id: {group}, codec: json, auto_offset_reset: earliest}}
-  outputs:
-    - elasticsearch: {{hosts: ["{es.url}"], index: "loss", retry_initial_interval: 200ms, retry_max_interval: 1s}}
-""")
-    processor = Processor(pconf, tmp_path / "process.log")
+    processor = Processor(es_process_config(tmp_path, cluster, topic, group, es, "loss"), tmp_path / "process.log")
     written = [0]
 
     def body(w):
@@ -421,15 +427,7 @@ def test_the_group_coordinator_sigkilled_under_the_processor(offsets_cluster, es
     create_topic(cluster, topic, partitions=partitions, replication=3, config={"min.insync.replicas": "2"})
     wait_for(lambda: all(l >= 0 for l in leaders(cluster, topic).values()), 30, "leaders for every partition")
     admin = AdminClient({"bootstrap.servers": cluster.all_bootstrap, "log_level": 2})
-    pconf = tmp_path / "process.yaml"
-    pconf.write_text(f"""
-process:
-  input:
-    kafka: {{brokers: [{', '.join(json.dumps(b.bootstrap) for b in cluster.brokers.values())}], topics: [{topic}], group_id: {group}, codec: json, auto_offset_reset: earliest}}
-  outputs:
-    - elasticsearch: {{hosts: ["{es.url}"], index: "coord", retry_initial_interval: 200ms, retry_max_interval: 1s}}
-""")
-    processor = Processor(pconf, tmp_path / "process.log")
+    processor = Processor(es_process_config(tmp_path, cluster, topic, group, es, "coord"), tmp_path / "process.log")
     written, failed = [0], []
 
     def body(w):

@@ -605,7 +605,12 @@ impl Cluster {
                         tracing::warn!(state = ?ev.session_state, "coordinator session ended; reconnecting");
                         break;
                     }
-                    continue;
+                    if ev.session_state != zk::SessionState::SyncConnected {
+                        continue;
+                    }
+                    // Connected again (perhaps to another server): persistent watches fire no
+                    // event for changes made while the connection was down, so read it all.
+                    tracing::info!("coordinator connection back; reloading the cluster state");
                 }
                 if ev.path == CONTROLLER && ev.event_type == zk::EventType::NodeDeleted {
                     self.elect().await;
