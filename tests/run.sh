@@ -61,6 +61,10 @@ bash tests/kind/run.sh
 phase "images (a debootstrapped base, the data-plane and operator images, each binary run inside)"
 bash tests/images.sh
 
+phase "Kubernetes with a real node: kubelet, kube-proxy, containerd, CoreDNS running our images; an ensemble, brokers and a topic from the in-cluster operator; clients through pod deletions"
+# After the images phase: tests/k8s/node.sh imports the images it built into the node's containerd.
+bash tests/e2e/real-node.sh
+
 phase "the README's run command (stromctl up examples/)"
 # Exactly the first line of README.md's first code block, from the repository root, then the
 # client commands the README gives, then Ctrl-C.

@@ -18,6 +18,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/versions.sh"
+. "$HERE/pki.sh"
 DIR="${STROM_K8S_DIR:-/tmp/strom-k8s}"
 NODES="${STROM_K8S_NODES:-3}"
 IP=127.0.0.1
@@ -51,36 +52,23 @@ wait_for() { # what seconds command...
 }
 
 certs() {
-  local p="$DIR/pki"
+  local p="$DIR/pki" who
   mkdir -p "$p"
   ( cd "$p"
     openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 30 -subj "/CN=strom-test-ca" 2>/dev/null
     openssl genrsa -out sa.key 2048 2>/dev/null
-    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
-    mk() { # name subject extensions
-      openssl req -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
-      printf '%s\n' "$3" > "$1.ext"
-      openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 -out "$1.crt" -extfile "$1.ext" 2>/dev/null
-      rm -f "$1.csr" "$1.ext"
-    }
-    client="basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=clientAuth"
-    mk apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
+    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null )
+  pki_cert "$p" apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
 subjectAltName=DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost,IP:$IP,IP:$ADVERTISE_IP,IP:10.0.0.1"
-    mk admin "/O=system:masters/CN=admin" "$client"
-    mk controller-manager "/CN=system:kube-controller-manager" "$client"
-    mk scheduler "/CN=system:kube-scheduler" "$client"
-    mk apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "$client"
-    mk kwok "/O=system:masters/CN=kwok-controller" "$client" )
+  pki_cert "$p" admin "/O=system:masters/CN=admin" "$PKI_CLIENT"
+  pki_cert "$p" controller-manager "/CN=system:kube-controller-manager" "$PKI_CLIENT"
+  pki_cert "$p" scheduler "/CN=system:kube-scheduler" "$PKI_CLIENT"
+  pki_cert "$p" apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "$PKI_CLIENT"
+  pki_cert "$p" kwok "/O=system:masters/CN=kwok-controller" "$PKI_CLIENT"
   for who in admin controller-manager scheduler kwok; do
-    local cfg="$DIR/$who.kubeconfig"
-    "$KUBECTL" config set-cluster strom-test --server "https://$IP:$APISERVER_PORT" --certificate-authority "$p/ca.crt" --embed-certs --kubeconfig "$cfg" >/dev/null
-    "$KUBECTL" config set-credentials "$who" --client-certificate "$p/$who.crt" --client-key "$p/$who.key" --embed-certs --kubeconfig "$cfg" >/dev/null
-    "$KUBECTL" config set-context strom-test --cluster strom-test --user "$who" --kubeconfig "$cfg" >/dev/null
-    "$KUBECTL" config use-context strom-test --kubeconfig "$cfg" >/dev/null
+    pki_kubeconfig "$DIR/$who.kubeconfig" "https://$IP:$APISERVER_PORT" "$p" "$who"
   done
 }
 

@@ -17,6 +17,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 . "$HERE/versions.sh"
+. "$HERE/pki.sh"
 DIR="${STROM_K8S_DIR:-/tmp/strom-k8s}"
 N="$DIR/node"
 NODE=real-0
@@ -89,30 +90,15 @@ docker_save() { # out.tar images...
 }
 
 certs() {
-  local p="$DIR/pki"
-  ( cd "$p"
-    mk() { # name subject extensions
-      openssl req -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
-      printf '%s\n' "$3" > "$1.ext"
-      openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 -out "$1.crt" -extfile "$1.ext" 2>/dev/null
-      rm -f "$1.csr" "$1.ext"
-    }
-    client="basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=clientAuth"
-    mk "kubelet-$NODE" "/O=system:nodes/CN=system:node:$NODE" "$client"
-    mk "kubelet-$NODE-serving" "/CN=$NODE" "basicConstraints=CA:FALSE
+  local p="$DIR/pki" who
+  pki_cert "$p" "kubelet-$NODE" "/O=system:nodes/CN=system:node:$NODE" "$PKI_CLIENT"
+  pki_cert "$p" "kubelet-$NODE-serving" "/CN=$NODE" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
 subjectAltName=DNS:$NODE,IP:$NODE_IP,IP:127.0.0.1"
-    mk kube-proxy "/CN=system:kube-proxy" "$client" )
-  local who cfg
+  pki_cert "$p" kube-proxy "/CN=system:kube-proxy" "$PKI_CLIENT"
   for who in "kubelet-$NODE" kube-proxy; do
-    cfg="$N/$who.kubeconfig"
-    "$KUBECTL" config set-cluster strom-test --server "$APISERVER" --certificate-authority "$p/ca.crt" --embed-certs --kubeconfig "$cfg" >/dev/null
-    "$KUBECTL" config set-credentials "$who" --client-certificate "$p/$who.crt" --client-key "$p/$who.key" --embed-certs --kubeconfig "$cfg" >/dev/null
-    "$KUBECTL" config set-context strom-test --cluster strom-test --user "$who" --kubeconfig "$cfg" >/dev/null
-    "$KUBECTL" config use-context strom-test --kubeconfig "$cfg" >/dev/null
+    pki_kubeconfig "$N/$who.kubeconfig" "$APISERVER" "$p" "$who"
   done
 }
 
