@@ -9,8 +9,8 @@ need_debs=()
 # (tests/images.sh builds them on a debootstrapped base). nginx-light, apache2-utils (ab) and
 # rsyslog-kafka: the log pipeline's seed scenario and its interop with rsyslog's omkafka
 # (tests/pipeline). containernetworking-plugins (bridge, host-local, portmap, loopback): the real
-# node's pod network (tests/k8s/node.sh; containerd and runc come with docker.io).
-for pkg in zookeeper kcat netcat-openbsd curl cmake libcurl4-openssl-dev iproute2 docker.io debootstrap unzip nginx-light apache2-utils rsyslog rsyslog-kafka containernetworking-plugins; do
+# node's pod network (tests/k8s/node.sh; containerd and runc come with docker.io), conntrack for kube-proxy.
+for pkg in zookeeper kcat netcat-openbsd curl cmake libcurl4-openssl-dev iproute2 docker.io debootstrap unzip nginx-light apache2-utils rsyslog rsyslog-kafka containernetworking-plugins conntrack; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_debs+=("$pkg")
 done
 if [ ${#need_debs[@]} -gt 0 ]; then
