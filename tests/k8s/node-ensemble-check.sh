@@ -81,6 +81,16 @@ k -n "$NS" wait --for=condition=Available topic/t1 --timeout=120s >/dev/null || 
 echo "node-ensemble-check: Topic t1 (3 partitions, replication 3) Available after $(el) s"
 
 # --- client traffic through pod deletions -------------------------------------------------------
+# pod_end POD SECONDS: the pod's phase once it ended (Succeeded or Failed), or what it was at the end.
+pod_end() {
+  local phase=""
+  for _ in $(seq 1 "$2"); do
+    phase=$(k -n "$NS" get pod "$1" -o jsonpath='{.status.phase}')
+    case "$phase" in Succeeded|Failed) break ;; esac
+    sleep 1
+  done
+  echo "$phase"
+}
 BOOT="kafka-bootstrap.$NS.svc.cluster.local:9092"
 IMAGE="strom/strom:$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)"
 N_RECORDS=3000
@@ -94,22 +104,12 @@ echo "node-ensemble-check: deleted the ensemble leader's pod $leader under load 
 sleep 4
 k -n "$NS" delete pod kafka-1 --wait=false >/dev/null
 echo "node-ensemble-check: deleted broker pod kafka-1 under load after $(el) s"
-phase=""
-for _ in $(seq 1 240); do
-  phase=$(k -n "$NS" get pod producer -o jsonpath='{.status.phase}')
-  case "$phase" in Succeeded|Failed) break ;; esac
-  sleep 1
-done
+phase=$(pod_end producer 240)
 [ "$phase" = Succeeded ] || fail "producer ended $phase: $(k -n "$NS" logs producer 2>&1 | tail -n 20)"
 echo "node-ensemble-check: the producer had all $N_RECORDS records acknowledged (exit 0) after $(el) s; its stderr: $(k -n "$NS" logs producer 2>&1 | grep -c . ) line(s)"
 k -n "$NS" run consumer --image "$IMAGE" --image-pull-policy Never --restart Never --command -- \
   stromctl consume --topic t1 --from-beginning --max-messages "$N_RECORDS" --timeout-ms 60000 --bootstrap-server "$BOOT" >/dev/null
-phase=""
-for _ in $(seq 1 120); do
-  phase=$(k -n "$NS" get pod consumer -o jsonpath='{.status.phase}')
-  case "$phase" in Succeeded|Failed) break ;; esac
-  sleep 1
-done
+phase=$(pod_end consumer 120)
 got=$(k -n "$NS" logs consumer -c consumer 2>/dev/null | grep -E '^[0-9]+$' | sort -n | uniq | wc -l)
 [ "$phase" = Succeeded ] && [ "$got" = "$N_RECORDS" ] || fail "consumer ($phase) read $got distinct of $N_RECORDS records: $(k -n "$NS" logs consumer 2>&1 | tail -n 5)"
 echo "node-ensemble-check: a consumer pod read all $N_RECORDS records back after $(el) s"
