@@ -342,14 +342,55 @@ async fn a_config_change_restarts_one_pod_at_a_time_highest_ordinal_first() {
 
 /// resourceVersions of every object in the namespace (and the custom resources).
 async fn versions(ns: &str) -> BTreeMap<String, String> {
+    objects(ns).await.into_iter().map(|(k, o)| (k, o["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string())).collect()
+}
+
+/// Every object in the namespace (and the custom resources), by kind/name.
+async fn objects(ns: &str) -> BTreeMap<String, serde_json::Value> {
     let out = kubectl(&["get", "-n", ns, "statefulsets,services,configmaps,poddisruptionbudgets,secrets,coordinatorensembles,brokerclusters", "-o", "json"], None).expect("kubectl get");
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     v["items"]
         .as_array()
         .expect("items")
         .iter()
-        .map(|o| (format!("{}/{}", o["kind"].as_str().unwrap_or(""), o["metadata"]["name"].as_str().unwrap_or("")), o["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string()))
+        .map(|o| (format!("{}/{}", o["kind"].as_str().unwrap_or(""), o["metadata"]["name"].as_str().unwrap_or("")), o.clone()))
         .collect()
+}
+
+/// The objects whose resourceVersion differs, each before and after (for a failure message).
+fn rewritten(before: &BTreeMap<String, serde_json::Value>, after: &BTreeMap<String, serde_json::Value>) -> Vec<String> {
+    let rv = |o: Option<&serde_json::Value>| o.map(|o| o["metadata"]["resourceVersion"].clone());
+    before
+        .keys()
+        .chain(after.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| rv(before.get(*k)) != rv(after.get(*k)))
+        .map(|k| {
+            let show = |o: Option<&serde_json::Value>| o.map(|o| serde_json::json!({"spec": o["spec"], "data": o["data"], "status": o["status"], "managedFields": o["metadata"]["managedFields"]}).to_string()).unwrap_or_else(|| "(absent)".into());
+            format!("{k}\n  before: {}\n  after:  {}", show(before.get(k)), show(after.get(k)))
+        })
+        .collect()
+}
+
+/// Waits until no object in the namespace changes for `quiet` seconds (at most `within`).
+async fn settled(ns: &str, quiet: u64, within: u64) -> BTreeMap<String, serde_json::Value> {
+    let start = std::time::Instant::now();
+    let mut last = objects(ns).await;
+    let mut since = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = objects(ns).await;
+        if rewritten(&last, &now).is_empty() {
+            if since.elapsed() >= Duration::from_secs(quiet) {
+                return now;
+            }
+        } else {
+            last = now;
+            since = std::time::Instant::now();
+        }
+        assert!(start.elapsed() < Duration::from_secs(within), "objects still changing after {within} s: {:?}", rewritten(&last, &objects(ns).await));
+    }
 }
 
 #[tokio::test]
@@ -364,9 +405,9 @@ async fn pause_annotation_stops_changes_and_a_restarted_operator_writes_nothing(
     wait_condition(&ensembles, "zk", "Available", "True", 90, ensemble_conditions).await;
     wait_condition(&brokers, "kafka", "Available", "True", 90, broker_conditions).await;
 
-    // Settled: a new operator process reconciles everything again and changes nothing.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let settled = versions(&ns).await;
+    // Settled (nothing written for 5 s): a new operator process reconciles everything again and
+    // changes nothing.
+    let before = settled(&ns, 5, 60).await;
     op.stop();
     let op2 = Operator::start(&client, "e2e-pause-2").await;
     op2.wait_leading().await;
@@ -376,7 +417,8 @@ async fn pause_annotation_stops_changes_and_a_restarted_operator_writes_nothing(
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(versions(&ns).await, settled, "a restarted operator rewrote objects of a settled cluster");
+    let changed = rewritten(&before, &objects(&ns).await);
+    assert!(changed.is_empty(), "a restarted operator rewrote objects of a settled cluster:\n{}", changed.join("\n"));
 
     // Paused: a spec change is not applied, the status says why; unpaused: applied.
     let sets: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
