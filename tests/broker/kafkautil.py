@@ -55,6 +55,20 @@ def wait_for_brokers(bootstrap, ids, timeout=DEFAULT_TIMEOUT):
     wait_until(ok, timeout, what="brokers %s in metadata" % sorted(ids))
 
 
+def wait_for_brokers_on_each(bootstraps, ids, timeout=DEFAULT_TIMEOUT):
+    """Until every broker in `bootstraps`, asked itself (a fresh client per
+    question, so the bootstrap broker answers), lists exactly the broker ids
+    `ids`: each broker's own view, which is what it assigns replicas from."""
+    ids = set(ids)
+    for b in bootstraps:
+        def ok():
+            try:
+                return set(admin_client(b).list_topics(timeout=5).brokers) == ids
+            except Exception:
+                return False
+        wait_until(ok, timeout, interval=0.2, what="brokers %s in %s's metadata" % (sorted(ids), b))
+
+
 def topic_metadata(bootstrap, topic, timeout=10):
     md = admin_client(bootstrap).list_topics(topic=topic, timeout=timeout)
     return md.topics.get(topic)

@@ -250,8 +250,8 @@ def test_controlled_shutdown_then_preferred_leader_election(cluster, broker1, ex
 def test_three_brokers(cluster, broker1, extra_brokers, topic, zk_client):
     b1 = broker1
     b2 = extra_brokers(2)
-    ku.wait_for_brokers(cluster.bootstrap, {0, 1, 2})
-    ku.wait_for_brokers(b2.bootstrap, {0, 1, 2})
+    # CreateTopics goes to the controller, which assigns from its own view
+    ku.wait_for_brokers_on_each([cluster.bootstrap, b1.bootstrap, b2.bootstrap], {0, 1, 2})
     ku.create_topic(b2.bootstrap, topic, partitions=3)
     assert sorted(_leaders(cluster.bootstrap, topic, 3).values()) == [0, 1, 2]
     ku.produce(b1.bootstrap, topic, [b"x%d" % i for i in range(30)],
