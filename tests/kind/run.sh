@@ -6,7 +6,8 @@
 # What it does: builds the images (tests/images.sh), creates the kind cluster `strom-e2e`, loads
 # the images into it (`kind load docker-image`), then runs the same suite as on the component
 # cluster: the chart installed by the suite with the operator Deployment scaled to 0
-# (the suite runs and kills its own operators), the pods now real containers of our image.
+# (the suite runs and kills its own operators), the pods now real containers of our image; then
+# the real-pod tests (tests/e2e/tests/real_pods.rs) with the operator running in the cluster.
 # The cluster is deleted afterwards whatever happened.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,3 +30,8 @@ export KUBECONFIG="$kubeconfig"
 export STROM_E2E_HELM_ARGS="--set replicas=0 --set image.tag=$version"
 cargo build --quiet -p strom-operator --bin strom-operator
 cargo test --quiet -p strom-e2e --test operator -- --test-threads=1 "$@"
+# The real-pod tests with the chart's operator running in the cluster, the Elasticsearch stand-in
+# on this host at the kind network's gateway.
+export STROM_E2E_HELM_ARGS="--set image.tag=$version"
+STROM_E2E_HOST_IP=$(docker network inspect kind -f '{{range .IPAM.Config}}{{.Gateway}} {{end}}' | tr ' ' '\n' | grep -m1 '\.') \
+  cargo test --quiet -p strom-e2e --test real_pods -- --test-threads=1 --nocapture "$@"
