@@ -210,14 +210,23 @@ pub async fn reconcile_ensemble(e: Arc<CoordinatorEnsemble>, ctx: Arc<Context>) 
     let connect = render::ensemble::connect_string(&owner.name, &ns, &e.spec);
     let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
     let running = sets.get_opt(&owner.name).await?.and_then(|s| s.spec.and_then(|s| s.replicas));
-    let plan = match running {
-        // a new ensemble: every server at once (they form the ensemble together)
-        None => Plan::Steady { pods: e.spec.replicas },
-        Some(running) => match ctx.probe.ensemble_config(connect.clone()).await {
-            Ok(text) => scaling::plan(&scaling::voters(&text), e.spec.replicas, running),
-            Err(_) if running == e.spec.replicas => Plan::Steady { pods: running },
-            Err(why) => Plan::Unexpected { pods: running, why: format!("waiting to read the ensemble's membership before scaling it: {why}") },
+    // The servers are asked at once (membership and each one's mode), each question bounded
+    // well under a second, so that a reconcile never waits long for a server that is down.
+    let (config, members) = tokio::join!(
+        async {
+            match running {
+                Some(_) => Some(ctx.probe.ensemble_config(connect.clone()).await),
+                None => None,
+            }
         },
+        ensemble_members(&ctx, &owner, running.unwrap_or(e.spec.replicas), e.spec.ports.client)
+    );
+    let plan = match (running, config) {
+        // a new ensemble: every server at once (they form the ensemble together)
+        (None, _) | (_, None) => Plan::Steady { pods: e.spec.replicas },
+        (Some(running), Some(Ok(text))) => scaling::plan(&scaling::voters(&text), e.spec.replicas, running),
+        (Some(running), Some(Err(_))) if running == e.spec.replicas => Plan::Steady { pods: running },
+        (Some(running), Some(Err(why))) => Plan::Unexpected { pods: running, why: format!("waiting to read the ensemble's membership before scaling it: {why}") },
     };
     let pods = match &plan {
         Plan::Steady { pods } | Plan::Grow { pods, .. } | Plan::Shrink { pods, .. } | Plan::Unexpected { pods, .. } => *pods,
@@ -225,9 +234,18 @@ pub async fn reconcile_ensemble(e: Arc<CoordinatorEnsemble>, ctx: Arc<Context>) 
     let r = render::ensemble::render_for(&owner, &e.spec, pods, Some(&crate::probe::super_digest(&password)));
     let ss = apply_all(&ctx.client, &ns, &r).await?;
     let ready = ss.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
-    let members = ensemble_members(&ctx, &owner, pods, e.spec.ports.client).await;
     let leader = members.iter().find(|m| m.mode == "leader").map(|m| m.pod.clone());
-    let scaling = scale(&ctx, &e, &ns, &owner, &r, &plan, &connect, &password).await?;
+    // A reconfig goes through the servers that answered just now (a new pod's name may not
+    // resolve yet, a leaving one may be gone), all of them when none did.
+    let headless = render::headless_name(&owner.name);
+    let serving: Vec<String> = members
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.mode == "leader" || m.mode == "follower")
+        .map(|(i, _)| format!("{}:{}", render::pod_dns(&owner.name, i as i32, &headless, &ns), e.spec.ports.client))
+        .collect();
+    let reconfig_via = if serving.is_empty() { connect.clone() } else { serving.join(",") };
+    let scaling = scale(&ctx, &e, &ns, &owner, &r, &plan, &reconfig_via, &password).await?;
     // a restart waits for the membership to settle
     let rolling = match scaling {
         Some(s) => Some(s),
@@ -454,7 +472,11 @@ where
 {
     let start = std::time::Instant::now();
     let r = reconcile.await;
-    ctx.metrics.reconciled(kind, r.is_ok(), start.elapsed());
+    let took = start.elapsed();
+    ctx.metrics.reconciled(kind, r.is_ok(), took);
+    if took > std::time::Duration::from_secs(1) {
+        tracing::info!(kind, resource = %key, took_ms = took.as_millis() as u64, ok = r.is_ok(), "a reconcile took over a second");
+    }
     if r.is_ok() {
         ctx.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&format!("{kind}/{key}"));
     }

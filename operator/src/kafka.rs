@@ -21,15 +21,19 @@ fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
+/// A connection to the first bootstrap server that answers, all tried at once (one that is down,
+/// such as a deleted pod whose name still resolves, costs no wait when another answers).
 async fn connect(bootstrap: &str) -> Result<KafkaConn, String> {
-    let mut last = String::from("no bootstrap server");
-    for addr in bootstrap.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-        match KafkaConn::connect(addr, "strom-operator", Duration::from_secs(5)).await {
-            Ok(c) => return Ok(c),
-            Err(e) => last = e.to_string(),
-        }
+    let tries: Vec<_> = bootstrap
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|addr| Box::pin(async move { KafkaConn::connect(addr, "strom-operator", Duration::from_secs(2)).await.map_err(|e| format!("{addr}: {e}")) }))
+        .collect();
+    if tries.is_empty() {
+        return Err("no bootstrap server".into());
     }
-    Err(last)
+    futures::future::select_ok(tries).await.map(|(c, _)| c)
 }
 
 /// The topic's partitions (leader, replicas, ISR), or `None` when it does not exist.

@@ -38,7 +38,12 @@ pub fn srvr_mode(answer: &str) -> Option<String> {
 /// Asks the real servers over the network.
 pub struct Live;
 
+/// For actions (connecting to reconfig).
 const TIMEOUT: Duration = Duration::from_secs(3);
+/// For questions a reconcile asks every time (a server's mode, the membership): servers on the
+/// cluster network answer in milliseconds; one that is down (a deleted pod whose address still
+/// resolves drops the connection attempt) must not hold the reconcile.
+const ASK: Duration = Duration::from_millis(300);
 
 impl Probe for Live {
     fn coordinator_mode(&self, addr: String) -> BoxFuture<'static, Option<String>> {
@@ -50,7 +55,7 @@ impl Probe for Live {
                 s.take(64 * 1024).read_to_end(&mut out).await.ok()?;
                 srvr_mode(&String::from_utf8_lossy(&out))
             };
-            tokio::time::timeout(TIMEOUT, ask).await.ok().flatten()
+            tokio::time::timeout(ASK, ask).await.ok().flatten()
         })
     }
 
@@ -64,15 +69,19 @@ impl Probe for Live {
 
     fn ensemble_config(&self, connect: String) -> BoxFuture<'static, Result<String, String>> {
         Box::pin(async move {
-            let zk = zk_connect(&connect, None).await?;
-            let (data, _) = tokio::time::timeout(TIMEOUT, zk.get_config()).await.map_err(|_| format!("reading /zookeeper/config from {connect} timed out"))?.map_err(|e| format!("reading /zookeeper/config from {connect}: {e}"))?;
-            Ok(String::from_utf8_lossy(&data).into_owned())
+            let read = async {
+                let zk = zk_connect(&connect, None, ASK).await?;
+                let (data, _) = zk.get_config().await.map_err(|e| format!("reading /zookeeper/config from {connect}: {e}"))?;
+                Ok(String::from_utf8_lossy(&data).into_owned())
+            };
+            let within = ASK + ASK / 3;
+            tokio::time::timeout(within, read).await.map_err(|_| format!("reading /zookeeper/config from {connect}: no answer within {within:?}"))?
         })
     }
 
     fn reconfigure(&self, connect: String, super_password: String, joining: Vec<String>, leaving: Vec<i64>) -> BoxFuture<'static, Result<String, String>> {
         Box::pin(async move {
-            let zk = zk_connect(&connect, Some(&super_password)).await?;
+            let zk = zk_connect(&connect, Some(&super_password), TIMEOUT).await?;
             let leaving: Vec<String> = leaving.iter().map(|i| i.to_string()).collect();
             let update = zookeeper_client::EnsembleUpdate::Incremental { joinings: joining.iter().map(String::as_str).collect::<Vec<_>>().into_iter(), leavings: leaving.iter().map(String::as_str).collect::<Vec<_>>().into_iter() };
             // A reconfig commits once a majority of the new membership has it.
@@ -83,12 +92,12 @@ impl Probe for Live {
 }
 
 /// A ZooKeeper session, authenticated as the super user when a password is given.
-async fn zk_connect(connect: &str, super_password: Option<&str>) -> Result<zookeeper_client::Client, String> {
-    let mut c = zookeeper_client::Client::connector().with_connection_timeout(TIMEOUT).with_session_timeout(Duration::from_secs(10));
+async fn zk_connect(connect: &str, super_password: Option<&str>, timeout: Duration) -> Result<zookeeper_client::Client, String> {
+    let mut c = zookeeper_client::Client::connector().with_connection_timeout(timeout).with_session_timeout(Duration::from_secs(10));
     if let Some(pw) = super_password {
         c = c.with_auth("digest", format!("super:{pw}").as_bytes());
     }
-    tokio::time::timeout(TIMEOUT * 2, c.connect(connect)).await.map_err(|_| format!("connecting to {connect} timed out"))?.map_err(|e| format!("connecting to {connect}: {e}"))
+    tokio::time::timeout(timeout * 2, c.connect(connect)).await.map_err(|_| format!("connecting to {connect} timed out"))?.map_err(|e| format!("connecting to {connect}: {e}"))
 }
 
 /// zoo.cfg's `DigestAuthenticationProvider.superDigest` value for the super user's password
