@@ -237,13 +237,7 @@ pub async fn reconcile_ensemble(e: Arc<CoordinatorEnsemble>, ctx: Arc<Context>) 
     let leader = members.iter().find(|m| m.mode == "leader").map(|m| m.pod.clone());
     // A reconfig goes through the servers that answered just now (a new pod's name may not
     // resolve yet, a leaving one may be gone), all of them when none did.
-    let headless = render::headless_name(&owner.name);
-    let serving: Vec<String> = members
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| m.mode == "leader" || m.mode == "follower")
-        .map(|(i, _)| format!("{}:{}", render::pod_dns(&owner.name, i as i32, &headless, &ns), e.spec.ports.client))
-        .collect();
+    let serving: Vec<String> = members.iter().enumerate().filter(|(_, m)| m.mode == "leader" || m.mode == "follower").map(|(i, _)| server_addr(&owner, i as i32, e.spec.ports.client)).collect();
     let reconfig_via = if serving.is_empty() { connect.clone() } else { serving.join(",") };
     let scaling = scale(&ctx, &e, &ns, &owner, &r, &plan, &reconfig_via, &password).await?;
     // a restart waits for the membership to settle
@@ -264,10 +258,14 @@ pub async fn reconcile_ensemble(e: Arc<CoordinatorEnsemble>, ctx: Arc<Context>) 
     Ok(Action::requeue(Duration::from_secs(if rolling.is_some() { 5 } else if available { 60 } else { 10 })))
 }
 
+/// The client address of the ensemble's server in pod `ordinal` (its pod DNS name).
+fn server_addr(owner: &Owner, ordinal: i32, client_port: i32) -> String {
+    format!("{}:{client_port}", render::pod_dns(&owner.name, ordinal, &render::headless_name(&owner.name), &owner.namespace))
+}
+
 /// Each server's mode, asked of the server itself.
 async fn ensemble_members(ctx: &Context, owner: &Owner, pods: i32, client_port: i32) -> Vec<crate::crd::ensemble::Member> {
-    let headless = render::headless_name(&owner.name);
-    let asks = (0..pods).map(|i| ctx.probe.coordinator_mode(format!("{}:{client_port}", render::pod_dns(&owner.name, i, &headless, &owner.namespace))));
+    let asks = (0..pods).map(|i| ctx.probe.coordinator_mode(server_addr(owner, i, client_port)));
     let modes = futures::future::join_all(asks).await;
     modes.into_iter().enumerate().map(|(i, m)| crate::crd::ensemble::Member { pod: format!("{}-{i}", owner.name), mode: m.unwrap_or_else(|| "unknown".into()) }).collect()
 }

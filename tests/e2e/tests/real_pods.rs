@@ -67,10 +67,15 @@ fn headless_dns(ns: &str, name: &str, i: usize, port: u16) -> String {
     format!("{name}-{i}.{name}-headless.{ns}.svc.cluster.local:{port}")
 }
 
-/// `stromctl zk status --wait` run in pod `from` against the ensemble's servers by their pod DNS
-/// names: its report, once the ensemble is healthy (one leader, a quorum serving).
-fn zk_status(ns: &str, from: &str, servers: &[String]) -> Result<String, String> {
-    k(ns, &["exec", from, "--", "stromctl", "zk", "status", "--servers", &servers.join(","), "--wait", "5"])
+/// `stromctl zk status --wait` run in pod zk-0 against the first `n` servers of ensemble `zk` by
+/// their pod DNS names: its report once every one of them serves and the leader has `n - 1`
+/// followers in sync.
+fn ensemble_of(ns: &str, n: usize) -> Result<String, String> {
+    let servers: Vec<String> = (0..n).map(|i| headless_dns(ns, "zk", i, 2181)).collect();
+    let r = k(ns, &["exec", "zk-0", "--", "stromctl", "zk", "status", "--servers", &servers.join(","), "--wait", "5"])?;
+    let whole = format!("{n} servers, {n} serving");
+    let synced = format!("{} of {} followers in sync", n - 1, n - 1);
+    if r.contains(&whole) && r.contains(&synced) { Ok(r) } else { Err(r) }
 }
 
 /// Runs `command` in a new pod of our image that ends by itself (restartPolicy Never).
@@ -111,10 +116,9 @@ async fn clients_carry_on_while_the_ensemble_leader_and_a_broker_pod_are_deleted
     let ns = namespace(&client, "e2e-real-traffic").await;
     let t0 = Instant::now();
     apply(&ns, ENSEMBLE3);
-    let servers: Vec<String> = (0..3).map(|i| headless_dns(&ns, "zk", i, 2181)).collect();
     poll(&ns, "three coordinator pods", 60, || k(&ns, &["get", "pod", "zk-0", "zk-1", "zk-2"]));
     wait_for(&ns, "pod/zk-0", "Ready", 120);
-    let report = poll(&ns, "a quorum asked by pod DNS names", 120, || zk_status(&ns, "zk-0", &servers).and_then(|r| if r.contains("3 servers, 3 serving") && r.contains("2 of 2 followers in sync") { Ok(r) } else { Err(r) }));
+    let report = poll(&ns, "a quorum asked by pod DNS names", 120, || ensemble_of(&ns, 3));
     println!("real pods: ensemble of 3 with a quorum after {:.1} s:\n{report}", t0.elapsed().as_secs_f64());
     let leader = poll(&ns, "the operator reporting the leader", 90, || match jsonpath(&ns, "coordinatorensemble/zk", "{.status.leader}") {
         l if l.starts_with("zk-") => Ok(l),
@@ -181,10 +185,9 @@ async fn the_ensemble_scales_3_5_3_by_reconfig_without_restarting_its_servers() 
     let ns = namespace(&client, "e2e-real-scale").await;
     let t0 = Instant::now();
     apply(&ns, ENSEMBLE3);
-    let servers = |n: usize| -> Vec<String> { (0..n).map(|i| headless_dns(&ns, "zk", i, 2181)).collect() };
     poll(&ns, "three coordinator pods", 60, || k(&ns, &["get", "pod", "zk-0", "zk-1", "zk-2"]));
     wait_for(&ns, "coordinatorensemble/zk", "Available", 180);
-    poll(&ns, "a quorum of 3", 120, || zk_status(&ns, "zk-0", &servers(3)).and_then(|r| if r.contains("3 servers, 3 serving") && r.contains("2 of 2 followers in sync") { Ok(r) } else { Err(r) }));
+    poll(&ns, "a quorum of 3", 120, || ensemble_of(&ns, 3));
     let stay: Vec<String> = (0..3).map(|i| format!("zk-{i}")).collect();
     let before = identities(&ns, &stay);
 
@@ -192,7 +195,7 @@ async fn the_ensemble_scales_3_5_3_by_reconfig_without_restarting_its_servers() 
     // every server answers by its DNS name (a new pod's name resolves once the cluster DNS's
     // cached negative answer from before it existed runs out)
     let report = poll(&ns, "five servers serving, four followers in sync with the leader", 300, || {
-        zk_status(&ns, "zk-0", &servers(5)).and_then(|r| if r.contains("5 servers, 5 serving") && r.contains("4 of 4 followers in sync") { Ok(r) } else { Err(r) })
+        ensemble_of(&ns, 5)
     });
     println!("real pods: scaled 3 → 5 after {:.1} s:\n{report}", t0.elapsed().as_secs_f64());
     poll(&ns, "status: 5 ready, Available, 5 members", 120, || {
@@ -206,7 +209,7 @@ async fn the_ensemble_scales_3_5_3_by_reconfig_without_restarting_its_servers() 
         Ok(p) if !p.contains("pod/zk-3") && !p.contains("pod/zk-4") => Ok(()),
         other => Err(format!("{other:?}")),
     });
-    let report = poll(&ns, "three servers, two followers in sync", 120, || zk_status(&ns, "zk-0", &servers(3)).and_then(|r| if r.contains("3 servers, 3 serving") && r.contains("2 of 2 followers in sync") { Ok(r) } else { Err(r) }));
+    let report = poll(&ns, "three servers, two followers in sync", 120, || ensemble_of(&ns, 3));
     println!("real pods: scaled 5 → 3 after {:.1} s:\n{report}", t0.elapsed().as_secs_f64());
     wait_for(&ns, "coordinatorensemble/zk", "Available", 120);
     assert_eq!(identities(&ns, &stay), before, "a server that stays was restarted or replaced while scaling (uid, restarts)");
