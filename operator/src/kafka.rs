@@ -22,13 +22,15 @@ fn s(v: &str) -> StrBytes {
 }
 
 /// A connection to the first bootstrap server that answers, all tried at once (one that is down,
-/// such as a deleted pod whose name still resolves, costs no wait when another answers).
+/// such as a deleted pod whose name still resolves, costs no wait when another answers), each
+/// given half a second: a connection on the cluster network takes milliseconds, and a reconcile
+/// must not wait seconds for brokers that are starting or gone.
 async fn connect(bootstrap: &str) -> Result<KafkaConn, String> {
     let tries: Vec<_> = bootstrap
         .split(',')
         .map(str::trim)
         .filter(|a| !a.is_empty())
-        .map(|addr| Box::pin(async move { KafkaConn::connect(addr, "strom-operator", Duration::from_secs(2)).await.map_err(|e| format!("{addr}: {e}")) }))
+        .map(|addr| Box::pin(async move { KafkaConn::connect(addr, "strom-operator", Duration::from_millis(500)).await.map_err(|e| format!("{addr}: {e}")) }))
         .collect();
     if tries.is_empty() {
         return Err("no bootstrap server".into());

@@ -44,6 +44,10 @@ const TIMEOUT: Duration = Duration::from_secs(3);
 /// cluster network answer in milliseconds; one that is down (a deleted pod whose address still
 /// resolves drops the connection attempt) must not hold the reconcile.
 const ASK: Duration = Duration::from_millis(300);
+/// For the brokers' answers a reconcile asks for every time (health: a connection and a Metadata
+/// request; a group's lag: a few requests): a broker that is shutting down accepts a connection
+/// and answers late, which must not hold the reconcile either.
+const ASK_BROKERS: Duration = Duration::from_millis(700);
 
 impl Probe for Live {
     fn coordinator_mode(&self, addr: String) -> BoxFuture<'static, Option<String>> {
@@ -60,11 +64,11 @@ impl Probe for Live {
     }
 
     fn broker_health(&self, bootstrap: String) -> BoxFuture<'static, Result<BrokerHealth, String>> {
-        Box::pin(async move { crate::kafka::health(&bootstrap).await })
+        Box::pin(async move { tokio::time::timeout(ASK_BROKERS, crate::kafka::health(&bootstrap)).await.map_err(|_| format!("no answer from {bootstrap} within {ASK_BROKERS:?}"))? })
     }
 
     fn group_lag(&self, bootstrap: String, group: String, topic: String) -> BoxFuture<'static, Result<i64, String>> {
-        Box::pin(async move { crate::kafka::group_lag(&bootstrap, &group, &topic).await })
+        Box::pin(async move { tokio::time::timeout(ASK_BROKERS, crate::kafka::group_lag(&bootstrap, &group, &topic)).await.map_err(|_| format!("no answer from {bootstrap} within {ASK_BROKERS:?}"))? })
     }
 
     fn ensemble_config(&self, connect: String) -> BoxFuture<'static, Result<String, String>> {
