@@ -255,7 +255,10 @@ pub async fn reconcile_ensemble(e: Arc<CoordinatorEnsemble>, ctx: Arc<Context>) 
         "conditions": c,
     });
     patch_status(&ctx.client, &*e, status).await?;
-    Ok(Action::requeue(Duration::from_secs(if rolling.is_some() { 5 } else if available { 60 } else { 10 })))
+    // Available with no leader seen (the pods are ready before the servers form a quorum, or
+    // the servers cannot be asked): asked again soon, so the members' modes follow.
+    let settled = available && members.iter().any(|m| m.mode == "leader" || m.mode == "standalone");
+    Ok(Action::requeue(Duration::from_secs(if rolling.is_some() { 5 } else if settled { 60 } else { 10 })))
 }
 
 /// The client address of the ensemble's server in pod `ordinal` (its pod DNS name).

@@ -156,6 +156,30 @@ async fn an_ensemble_becomes_config_services_statefulset_and_pdb_then_status() {
 }
 
 #[tokio::test]
+async fn an_available_ensemble_without_a_leader_is_asked_again_soon() {
+    use kube::runtime::controller::Action;
+    use std::time::Duration;
+    // every pod ready, but no server answers as leader yet (the quorum forms after the pods are
+    // ready): the members' modes are asked again in 10 s, not at the 60 s resync
+    let e = ensemble(3, json!({}));
+    let (ctx, handle) = setup();
+    let server = tokio::spawn(serve_apply(handle, 3, serde_json::to_value(&e).unwrap()));
+    let action = reconcile_ensemble(Arc::new(e.clone()), ctx).await.unwrap();
+    let (_, status) = server.await.unwrap();
+    assert_eq!(condition(&status, "Available")["status"], "True");
+    assert_eq!(status["status"]["members"][0]["mode"], "unknown");
+    assert_eq!(action, Action::requeue(Duration::from_secs(10)));
+    // once a leader answers, the next look is the resync's
+    let probe = common::FakeProbe { modes: [("zk-0.".to_string(), "follower".to_string()), ("zk-1.".to_string(), "leader".to_string()), ("zk-2.".to_string(), "follower".to_string())].into(), ..Default::default() };
+    let (ctx, handle) = common::context(probe);
+    let server = tokio::spawn(serve_apply(handle, 3, serde_json::to_value(&e).unwrap()));
+    let action = reconcile_ensemble(Arc::new(e), ctx).await.unwrap();
+    let (_, status) = server.await.unwrap();
+    assert_eq!(status["status"]["leader"], "zk-1");
+    assert_eq!(action, Action::requeue(Duration::from_secs(60)));
+}
+
+#[tokio::test]
 async fn a_config_change_rolls_the_pods_through_the_template_hash() {
     let hash = |applied: &[(String, Value)]| applied.iter().find(|(p, _)| p.contains("statefulsets")).unwrap().1["spec"]["template"]["metadata"]["annotations"]["strom.io/config-hash"].clone();
     let (ctx, handle) = setup();
