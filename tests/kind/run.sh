@@ -30,8 +30,22 @@ export KUBECONFIG="$kubeconfig"
 export STROM_E2E_HELM_ARGS="--set replicas=0 --set image.tag=$version"
 cargo build --quiet -p strom-operator --bin strom-operator
 cargo test --quiet -p strom-e2e --test operator -- --test-threads=1 "$@"
-# The real-pod tests with the chart's operator running in the cluster, the Elasticsearch stand-in
-# on this host at the kind network's gateway.
+# The real-pod tests with the chart's operator running in the cluster. The LogPipeline test writes
+# into Elasticsearch from its official image when STROM_KIND_ES_IMAGE names it (pulled unless
+# present, loaded into kind, run as one node in namespace es; tests/kind/elasticsearch.yaml), and
+# otherwise into the stand-in on this host at the kind network's gateway.
 export STROM_E2E_HELM_ARGS="--set image.tag=$version"
-STROM_E2E_HOST_IP=$(docker network inspect kind -f '{{range .IPAM.Config}}{{.Gateway}} {{end}}' | tr ' ' '\n' | grep -m1 '\.') \
-  cargo test --quiet -p strom-e2e --test real_pods -- --test-threads=1 --nocapture "$@"
+if [ -n "${STROM_KIND_ES_IMAGE:-}" ]; then
+  docker image inspect "$STROM_KIND_ES_IMAGE" >/dev/null 2>&1 || docker pull "$STROM_KIND_ES_IMAGE"
+  kind load docker-image --name "$name" "$STROM_KIND_ES_IMAGE"
+  sed "s|image: IMAGE|image: $STROM_KIND_ES_IMAGE|" tests/kind/elasticsearch.yaml | kubectl apply -f -
+  kubectl -n es rollout status deployment/elasticsearch --timeout=300s
+  node_ip=$(docker inspect "$name-control-plane" -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' | awk '{print $1}')
+  export STROM_E2E_ES_URL="http://$node_ip:30920" STROM_E2E_ES_POD_URL="http://elasticsearch.es.svc.cluster.local:9200"
+  curl -sf --retry 30 --retry-delay 2 --retry-all-errors "$STROM_E2E_ES_URL/" >/dev/null
+  echo "kind e2e: Elasticsearch $STROM_KIND_ES_IMAGE at $STROM_E2E_ES_URL"
+else
+  echo "kind e2e: the LogPipeline test writes into the Elasticsearch stand-in (STROM_KIND_ES_IMAGE names Elasticsearch's official image to use it instead)"
+  export STROM_E2E_HOST_IP=$(docker network inspect kind -f '{{range .IPAM.Config}}{{.Gateway}} {{end}}' | tr ' ' '\n' | grep -m1 '\.')
+fi
+cargo test --quiet -p strom-e2e --test real_pods -- --test-threads=1 --nocapture "$@"

@@ -12,6 +12,12 @@ Serves:
   of "result"), items in request order. Shape per the ES reference, "Bulk API" → "Response body"
   (elastic.co/guide/en/elasticsearch/reference/current/docs-bulk.html#bulk-api-response-body).
   `create` of an existing _id → 409 version_conflict_engine_exception, as ES does.
+- The read side of Elasticsearch's API a test needs, so that the same test runs against a real
+  Elasticsearch: GET /_cat/indices[/<patterns>]?format=json ([{"index", "docs.count"}], counts as
+  strings as ES gives them), GET /<patterns>/_search?size=N ({"hits": {"total": {"value",
+  "relation"}, "hits": [{"_index", "_id", "_source"}]}}, documents in arrival order, no query DSL),
+  POST [/<patterns>]/_refresh (nothing to do here: every document is searchable at once). Patterns
+  are comma-separated index names with `*` wildcards.
 - Control API for tests:
   POST /_standin/fail    {"status": 429, "count": 5}: the next 5 bulk requests fail whole with 429;
                          {"field": "message", "value": "bad", "status": 400, "count": -1}: items whose
@@ -33,6 +39,7 @@ Serves:
 
 import argparse
 import base64
+import fnmatch
 import json
 import os
 import ssl
@@ -131,6 +138,16 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(200, {"bulk_requests": self.state.bulk_requests, "tls_failures": self.state.tls_failures})
         if not self.authorized():
             return
+        parts = [p for p in url.path.split("/") if p]
+        if parts[:2] == ["_cat", "indices"] and len(parts) <= 3:
+            with self.state.lock:
+                names = self.matching(parts[2] if len(parts) == 3 else "*")
+                return self.reply(200, [{"index": n, "docs.count": str(len(self.state.indices.get(n, {})) + self.state.counts.get(n, 0))} for n in names])
+        if len(parts) == 2 and parts[1] == "_search":
+            size = int(parse_qs(url.query).get("size", ["10"])[0])
+            with self.state.lock:
+                hits = [{"_index": n, "_id": i, "_source": self.state.indices[n][i]} for n in self.matching(parts[0]) for i in self.state.order.get(n, [])]
+            return self.reply(200, {"took": 1, "timed_out": False, "hits": {"total": {"value": len(hits), "relation": "eq"}, "hits": hits[:size]}})
         if url.path == "/":
             return self.reply(200, {
                 "name": "es-standin", "cluster_name": "standin", "cluster_uuid": "standin-uuid",
@@ -156,9 +173,16 @@ class Handler(BaseHTTPRequestHandler):
         if not self.authorized():
             return
         parts = [p for p in url.path.split("/") if p]
+        if parts and parts[-1] == "_refresh" and len(parts) <= 2:
+            return self.reply(200, {"_shards": {"total": 1, "successful": 1, "failed": 0}})
         if parts and parts[-1] == "_bulk" and len(parts) <= 2:
             return self.bulk(parts[0] if len(parts) == 2 else None, body)
         self.reply(404, {"error": {"type": "no_handler", "reason": f"no handler for POST {url.path}"}, "status": 404})
+
+    def matching(self, patterns):
+        """The index names matching comma-separated patterns with `*` wildcards, sorted (lock held)."""
+        names = set(self.state.indices) | set(self.state.counts)
+        return sorted(n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns.split(",")))
 
     def bulk(self, default_index, body):
         started = time.monotonic()

@@ -4,8 +4,9 @@
 //! One test at a time (`--test-threads=1`); each has its namespace.
 //!
 //! Needs, besides KUBECONFIG: the image `strom/strom:<version>` on the nodes (`STROM_E2E_IMAGE`
-//! to name another), and for the pipeline test `STROM_E2E_HOST_IP`, an address of this host that
-//! pods reach (an Elasticsearch stand-in listens there).
+//! to name another), and for the pipeline test either `STROM_E2E_HOST_IP`, an address of this host
+//! that pods reach (an Elasticsearch stand-in listens there), or an Elasticsearch named by
+//! `STROM_E2E_ES_URL` (from this host) and `STROM_E2E_ES_POD_URL` (from the pods).
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
@@ -217,14 +218,26 @@ async fn the_ensemble_scales_3_5_3_by_reconfig_without_restarting_its_servers() 
     delete_namespace(&client, &ns).await;
 }
 
-/// An Elasticsearch stand-in (tests/pipeline/es_standin.py) on this host, stopped on drop.
+/// The Elasticsearch the pipeline writes to. `STROM_E2E_ES_URL` (as this host reaches it) with
+/// `STROM_E2E_ES_POD_URL` (as pods reach it) name one, such as Elasticsearch's official image
+/// running in the cluster (tests/kind/run.sh); otherwise the stand-in
+/// (tests/pipeline/es_standin.py) runs on this host, reached by pods at `STROM_E2E_HOST_IP`, and
+/// is stopped on drop. The test reads through Elasticsearch's own API only (`_refresh`,
+/// `_cat/indices`, `_search`), so it asks the same of both.
 struct Elasticsearch {
-    child: Child,
-    port: u16,
+    standin: Option<Child>,
+    /// from this host
+    url: String,
+    /// from the pods
+    pod_url: String,
 }
 
 impl Elasticsearch {
     fn start() -> Elasticsearch {
+        if let (Ok(url), Ok(pod_url)) = (std::env::var("STROM_E2E_ES_URL"), std::env::var("STROM_E2E_ES_POD_URL")) {
+            return Elasticsearch { standin: None, url, pod_url };
+        }
+        let host_ip = std::env::var("STROM_E2E_HOST_IP").expect("STROM_E2E_HOST_IP: an address of this host that pods reach (for the Elasticsearch stand-in), or STROM_E2E_ES_URL and STROM_E2E_ES_POD_URL");
         let port_file = scratch("es").join("port");
         let _ = std::fs::remove_file(&port_file);
         let child = Command::new("python3")
@@ -235,27 +248,42 @@ impl Elasticsearch {
             .spawn()
             .expect("python3 es_standin.py");
         let deadline = Instant::now() + Duration::from_secs(20);
-        let port = loop {
+        let port: u16 = loop {
             if let Some(p) = std::fs::read_to_string(&port_file).ok().and_then(|s| s.trim().parse().ok()) {
                 break p;
             }
             assert!(Instant::now() < deadline, "the Elasticsearch stand-in did not start");
             std::thread::sleep(Duration::from_millis(100));
         };
-        Elasticsearch { child, port }
+        Elasticsearch { standin: Some(child), url: format!("http://127.0.0.1:{port}"), pod_url: format!("http://{host_ip}:{port}") }
     }
 
-    async fn get(&self, path: &str) -> serde_json::Value {
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
-        let body = http_get(addr, path).await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    /// `method path` of Elasticsearch's API, its JSON answer.
+    fn call(&self, method: &str, path: &str) -> serde_json::Value {
+        let out = Command::new("curl").args(["-sS", "-m", "10", "-X", method]).arg(format!("{}{path}", self.url)).output().expect("curl");
+        let body = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{method} {path}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body}"))
+    }
+
+    /// Document counts of the indices (hidden ones left out) after a refresh, by name.
+    fn indices(&self) -> BTreeMap<String, u64> {
+        self.call("POST", "/_refresh");
+        let v = self.call("GET", "/_cat/indices?format=json");
+        let rows = v.as_array().unwrap_or_else(|| panic!("_cat/indices: {v}"));
+        rows.iter()
+            .filter_map(|r| Some((r["index"].as_str()?.to_string(), r["docs.count"].as_str().and_then(|c| c.parse().ok()).unwrap_or(0))))
+            .filter(|(n, _)| !n.starts_with('.'))
+            .collect()
     }
 }
 
 impl Drop for Elasticsearch {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(c) = self.standin.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
@@ -264,7 +292,6 @@ impl Drop for Elasticsearch {
 /// parsing them into the daily access and error indices of an Elasticsearch.
 #[tokio::test]
 async fn a_log_pipeline_ships_node_log_files_into_elasticsearch() {
-    let host_ip = std::env::var("STROM_E2E_HOST_IP").expect("STROM_E2E_HOST_IP: an address of this host that pods reach (for the Elasticsearch stand-in)");
     let es = Elasticsearch::start();
     install_chart().await;
     let client = admin().await;
@@ -331,30 +358,30 @@ spec:
   - {{name: error, paths: [{dir}/error.log], tags: [error]}}
   processor: {{consumerGroup: logstash, autoOffsetReset: earliest, parse: nginx}}
   sinks:
-  - {{hosts: ['http://{host_ip}:{port}'], index: 'nginx_access-%{{+YYYY.MM.dd}}', whenTag: access}}
-  - {{hosts: ['http://{host_ip}:{port}'], index: 'nginx_error-%{{+YYYY.MM.dd}}', whenTag: error}}
+  - {{hosts: ['{es}'], index: 'nginx_access-%{{+YYYY.MM.dd}}', whenTag: access}}
+  - {{hosts: ['{es}'], index: 'nginx_error-%{{+YYYY.MM.dd}}', whenTag: error}}
 ",
-            port = es.port
+            es = es.pod_url
         ),
     );
     wait_for(&ns, "brokercluster/kafka", "Available", 180);
     println!("real pods: ensemble of 1 and broker of 1 Available after {:.1} s", t0.elapsed().as_secs_f64());
     let deadline = Instant::now() + Duration::from_secs(240);
     let indices = loop {
-        let v = es.get("/_standin/indices").await;
-        let count = |prefix: &str| v["indices"].as_object().map_or(0, |m| m.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, n)| n.as_u64().unwrap_or(0)).sum::<u64>());
+        let v = es.indices();
+        let count = |prefix: &str| v.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, n)| n).sum::<u64>();
         if count("nginx_access-") >= access && count("nginx_error-") >= errors {
             break v;
         }
-        assert!(Instant::now() < deadline, "Elasticsearch has {v} after 240 s\n{}", pods_report(&ns));
+        assert!(Instant::now() < deadline, "Elasticsearch has {v:?} after 240 s\n{}", pods_report(&ns));
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
-    println!("real pods: every line in Elasticsearch after {:.1} s: {}", t0.elapsed().as_secs_f64(), indices["indices"]);
+    println!("real pods: every line in Elasticsearch after {:.1} s: {indices:?}", t0.elapsed().as_secs_f64());
     // Exactly once per line here (no failure happened), in the day's index of its own time.
-    let names: Vec<String> = indices["indices"].as_object().expect("indices").keys().cloned().collect();
-    assert!(names.iter().all(|n| n.starts_with("nginx_access-") || n.starts_with("nginx_error-")), "{names:?}");
-    let docs = es.get("/_standin/docs").await;
-    let docs = docs["docs"].as_array().expect("docs");
+    assert!(indices.keys().all(|n| n.starts_with("nginx_access-") || n.starts_with("nginx_error-")), "{indices:?}");
+    let found = es.call("GET", "/nginx_access-*,nginx_error-*/_search?size=1000");
+    let docs: Vec<&serde_json::Value> = found["hits"]["hits"].as_array().unwrap_or_else(|| panic!("_search: {found}")).iter().map(|h| &h["_source"]).collect();
+    assert_eq!(found["hits"]["total"]["value"], access + errors, "each line once");
     assert_eq!(docs.len() as u64, access + errors, "each line once");
     let hit = docs.iter().find(|d| d["url"]["original"] == "/page/7").unwrap_or_else(|| panic!("no access event for /page/7 in {:?}", docs.first()));
     assert_eq!(hit["http"]["response"]["status_code"], 200, "{hit}");
