@@ -4,6 +4,7 @@ factor 2, list, describe, produce through one broker, consume through the other.
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,12 @@ def test_seed_workflow_across_two_brokers(cluster, extra_brokers, topic, group):
     out = run("topics", "create", "--bootstrap-server", first, "--topic", name,
               "--partitions", "3", "--replication-factor", "2").stdout
     assert "Created topic %s." % name in out
-    assert name in run("topics", "list", "--bootstrap-server", second.bootstrap).stdout.split()
+    # The other broker learns of the topic through its watch on the coordinator, a moment later
+    # (as a Kafka broker learns it from the controller's metadata update).
+    deadline = time.monotonic() + 15
+    while name not in run("topics", "list", "--bootstrap-server", second.bootstrap).stdout.split():
+        assert time.monotonic() < deadline, "broker 1 does not list %s 15 s after it was created" % name
+        time.sleep(0.2)
     desc = run("topics", "describe", "--bootstrap-server", first, "--topic", name).stdout
     assert "PartitionCount: 3\tReplicationFactor: 2" in desc
     rows = [l for l in desc.splitlines() if l.startswith("\tTopic:")]
