@@ -21,7 +21,7 @@ K8S_CMDS="kube-apiserver kube-controller-manager kube-scheduler"
 missing=""
 for c in $K8S_CMDS; do [ -x "$K8S_BIN/$c" ] || missing="$missing $c"; done
 if [ -n "$missing" ]; then
-  echo "== building Kubernetes $K8S_VERSION:$missing into $K8S_BIN (first run only: about 10 minutes on 2 cores)"
+  echo "== building Kubernetes $K8S_VERSION:$missing into $K8S_BIN (first run only: kube-apiserver about 7 minutes on 2 cores, the others about 2 more)"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   cp "$HERE/go.mod.k8s-$K8S_VERSION" "$work/go.mod"
