@@ -64,11 +64,11 @@ impl Probe for Live {
     }
 
     fn broker_health(&self, bootstrap: String) -> BoxFuture<'static, Result<BrokerHealth, String>> {
-        Box::pin(async move { tokio::time::timeout(ASK_BROKERS, crate::kafka::health(&bootstrap)).await.map_err(|_| format!("no answer from {bootstrap} within {ASK_BROKERS:?}"))? })
+        Box::pin(async move { ask_brokers(&bootstrap, crate::kafka::health(&bootstrap)).await })
     }
 
     fn group_lag(&self, bootstrap: String, group: String, topic: String) -> BoxFuture<'static, Result<i64, String>> {
-        Box::pin(async move { tokio::time::timeout(ASK_BROKERS, crate::kafka::group_lag(&bootstrap, &group, &topic)).await.map_err(|_| format!("no answer from {bootstrap} within {ASK_BROKERS:?}"))? })
+        Box::pin(async move { ask_brokers(&bootstrap, crate::kafka::group_lag(&bootstrap, &group, &topic)).await })
     }
 
     fn ensemble_config(&self, connect: String) -> BoxFuture<'static, Result<String, String>> {
@@ -93,6 +93,11 @@ impl Probe for Live {
             Ok(String::from_utf8_lossy(&data).into_owned())
         })
     }
+}
+
+/// A question to the brokers at `bootstrap`, bounded by `ASK_BROKERS`.
+async fn ask_brokers<T>(bootstrap: &str, question: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+    tokio::time::timeout(ASK_BROKERS, question).await.map_err(|_| format!("no answer from {bootstrap} within {ASK_BROKERS:?}"))?
 }
 
 /// A ZooKeeper session, authenticated as the super user when a password is given.

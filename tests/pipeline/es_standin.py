@@ -129,10 +129,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, {"docs": docs})
         if url.path == "/_standin/indices":
             with self.state.lock:
-                counts = {n: len(d) for n, d in self.state.indices.items()}
-                for n, c in self.state.counts.items():
-                    counts[n] = counts.get(n, 0) + c
-                return self.reply(200, {"indices": counts})
+                return self.reply(200, {"indices": {n: self.doc_count(n) for n in self.matching("*")}})
         if url.path == "/_standin/requests":
             with self.state.lock:
                 return self.reply(200, {"bulk_requests": self.state.bulk_requests, "tls_failures": self.state.tls_failures})
@@ -142,7 +139,7 @@ class Handler(BaseHTTPRequestHandler):
         if parts[:2] == ["_cat", "indices"] and len(parts) <= 3:
             with self.state.lock:
                 names = self.matching(parts[2] if len(parts) == 3 else "*")
-                return self.reply(200, [{"index": n, "docs.count": str(len(self.state.indices.get(n, {})) + self.state.counts.get(n, 0))} for n in names])
+                return self.reply(200, [{"index": n, "docs.count": str(self.doc_count(n))} for n in names])
         if len(parts) == 2 and parts[1] == "_search":
             size = int(parse_qs(url.query).get("size", ["10"])[0])
             with self.state.lock:
@@ -183,6 +180,10 @@ class Handler(BaseHTTPRequestHandler):
         """The index names matching comma-separated patterns with `*` wildcards, sorted (lock held)."""
         names = set(self.state.indices) | set(self.state.counts)
         return sorted(n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns.split(",")))
+
+    def doc_count(self, name):
+        """Documents in index `name`, kept or only counted (lock held)."""
+        return len(self.state.indices.get(name, {})) + self.state.counts.get(name, 0)
 
     def bulk(self, default_index, body):
         started = time.monotonic()
