@@ -31,6 +31,15 @@ fn ctx(what: impl Into<String>) -> impl FnOnce(zk::Error) -> ClusterError {
     move |source| ClusterError::Zk { what, source }
 }
 
+/// A read's result with a missing znode as `None`: any other failure is an error.
+fn existing<T>(res: Result<T, zk::Error>, what: impl FnOnce() -> String) -> Result<Option<T>, ClusterError> {
+    match res {
+        Ok(v) => Ok(Some(v)),
+        Err(zk::Error::NoNode) => Ok(None),
+        Err(source) => Err(ClusterError::Zk { what: what(), source }),
+    }
+}
+
 fn persistent() -> zk::CreateOptions<'static> {
     zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
 }
@@ -54,6 +63,8 @@ pub struct Cluster {
     changed: watch::Sender<u64>,
     /// Serializes reloads so a stale reload never overwrites a newer one.
     reload_lock: Mutex<()>,
+    /// The last reload failed: the snapshot may be behind the coordinator until one succeeds.
+    stale: std::sync::atomic::AtomicBool,
 }
 
 impl Cluster {
@@ -92,6 +103,7 @@ impl Cluster {
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             changed: watch::channel(0).0,
             reload_lock: Mutex::new(()),
+            stale: std::sync::atomic::AtomicBool::new(false),
         });
         let id = cluster.cluster_id().await?;
         cluster.snapshot.write().expect("snapshot lock").clone_from(&Arc::new(Snapshot { cluster_id: id, controller: -1, ..Default::default() }));
@@ -451,8 +463,28 @@ impl Cluster {
 
     /// Rebuilds the snapshot from the coordinator. As controller, also writes partition states
     /// missing for topics that other tools created (as Kafka's controller does).
+    ///
+    /// All or nothing: a read that fails for any reason but a missing znode (the connection lost
+    /// halfway, a timeout, an ACL) fails the whole reload and keeps the previous snapshot, and
+    /// the watch loop tries again. A partial snapshot would read as brokers gone and topics
+    /// deleted, and a topic missing from the snapshot has its local logs deleted.
     pub async fn reload(&self) -> Result<(), ClusterError> {
         let _guard = self.reload_lock.lock().await;
+        let res = self.read_snapshot().await;
+        let was_stale = self.stale.swap(res.is_err(), std::sync::atomic::Ordering::Relaxed);
+        match &res {
+            Err(e) if !was_stale => tracing::warn!(error = %e, "metadata reload failed; keeping the last complete view and trying again"),
+            Ok(_) if was_stale => tracing::info!("metadata reload succeeded again"),
+            _ => {}
+        }
+        let snap = res?;
+        *self.snapshot.write().expect("snapshot lock") = Arc::new(snap);
+        self.changed.send_modify(|g| *g = g.wrapping_add(1));
+        Ok(())
+    }
+
+    async fn read_snapshot(&self) -> Result<Snapshot, ClusterError> {
+        let previous = self.snapshot();
         let c = self.client().await;
         let ids = c.list_children(BROKER_IDS).await.map_err(ctx("list /brokers/ids"))?;
         let mut brokers = BTreeMap::new();
@@ -463,7 +495,8 @@ impl Cluster {
         }))
         .await;
         for (res, id) in fetched {
-            let (Ok((data, _)), Ok(id)) = (res, id.parse::<i32>()) else { continue };
+            let Some((data, _)) = existing(res, || format!("read {BROKER_IDS}/{id}"))? else { continue };
+            let Ok(id) = id.parse::<i32>() else { continue };
             match serde_json::from_slice::<BrokerRegistration>(&data) {
                 Ok(r) => {
                     brokers.insert(id, r);
@@ -471,19 +504,20 @@ impl Cluster {
                 Err(e) => tracing::warn!(broker = id, error = %e, "unreadable broker registration"),
             }
         }
-        let controller = match c.get_data(CONTROLLER).await {
-            Ok((d, _)) => serde_json::from_slice::<ControllerRecord>(&d).map(|r| r.brokerid).unwrap_or(-1),
-            Err(_) => -1,
+        let controller = match existing(c.get_data(CONTROLLER).await, || format!("read {CONTROLLER}"))? {
+            Some((d, _)) => serde_json::from_slice::<ControllerRecord>(&d).map(|r| r.brokerid).unwrap_or(-1),
+            None => -1,
         };
-        let (controller_epoch, controller_epoch_version) = match c.get_data(CONTROLLER_EPOCH).await {
-            Ok((d, st)) => (String::from_utf8_lossy(&d).trim().parse().unwrap_or(0), st.version),
-            Err(_) => (0, -1),
+        let (controller_epoch, controller_epoch_version) = match existing(c.get_data(CONTROLLER_EPOCH).await, || format!("read {CONTROLLER_EPOCH}"))? {
+            Some((d, st)) => (String::from_utf8_lossy(&d).trim().parse().unwrap_or(0), st.version),
+            None => (0, -1),
         };
         let mut shutting_down = std::collections::BTreeSet::new();
-        for id in c.list_children(SHUTTING_DOWN).await.unwrap_or_default() {
+        for id in existing(c.list_children(SHUTTING_DOWN).await, || format!("list {SHUTTING_DOWN}"))?.unwrap_or_default() {
             let Ok(n) = id.parse::<i32>() else { continue };
             // Only the registration that asked: a broker back with a new session is not draining.
-            if let Ok((d, _)) = c.get_data(&format!("{SHUTTING_DOWN}/{id}")).await {
+            let path = format!("{SHUTTING_DOWN}/{id}");
+            if let Some((d, _)) = existing(c.get_data(&path).await, || format!("read {path}"))? {
                 if brokers.get(&n).is_some_and(|r| r.timestamp.as_bytes() == d.as_slice()) {
                     shutting_down.insert(n);
                 }
@@ -498,13 +532,17 @@ impl Cluster {
                     topics.insert(t.clone(), Arc::new(info));
                 }
                 Ok(None) => {}
-                Err(e) => tracing::warn!(topic = %t, error = %e, "failed to load topic metadata"),
+                // Not Kafka's layout (written by hand?): what this broker knew of it stays.
+                Err(e @ ClusterError::BadData { .. }) => {
+                    tracing::warn!(topic = %t, error = %e, "unreadable topic metadata; keeping what was known of it");
+                    if let Some(old) = previous.topics.get(t) {
+                        topics.insert(t.clone(), old.clone());
+                    }
+                }
+                Err(e) => return Err(e),
             }
         }
-        let cluster_id = self.snapshot().cluster_id.clone();
-        *self.snapshot.write().expect("snapshot lock") = Arc::new(Snapshot { brokers, topics, controller, controller_epoch, controller_epoch_version, shutting_down, cluster_id });
-        self.changed.send_modify(|g| *g = g.wrapping_add(1));
-        Ok(())
+        Ok(Snapshot { brokers, topics, controller, controller_epoch, controller_epoch_version, shutting_down, cluster_id: previous.cluster_id.clone() })
     }
 
     async fn load_topic(&self, c: &zk::Client, t: &str, is_controller: bool, controller_epoch: i32) -> Result<Option<TopicInfo>, ClusterError> {
@@ -535,9 +573,9 @@ impl Cluster {
         .await;
         let mut partitions = Vec::with_capacity(replicas.len());
         for ((p, reps), st) in replicas.iter().zip(states) {
-            let state = match st {
-                Ok((d, stat)) => serde_json::from_slice::<PartitionState>(&d).ok().map(|s| (s, stat.version)),
-                Err(_) => None,
+            let state = match existing(st, || format!("read {}", state_path(t, *p)))? {
+                Some((d, stat)) => serde_json::from_slice::<PartitionState>(&d).ok().map(|s| (s, stat.version)),
+                None => None,
             };
             let (state, state_version) = match state {
                 Some(s) => s,
@@ -562,9 +600,9 @@ impl Cluster {
             let removing = a.removing_replicas.get(&key).cloned().unwrap_or_default();
             partitions.push(PartitionInfo { replicas: reps.clone(), leader: state.leader, leader_epoch: state.leader_epoch, isr: state.isr, controller_epoch: state.controller_epoch, state_version, adding, removing });
         }
-        let config = match c.get_data(&config_path(t)).await {
-            Ok((d, _)) => serde_json::from_slice::<EntityConfig>(&d).map(|e| e.config).unwrap_or_default(),
-            Err(_) => BTreeMap::new(),
+        let config = match existing(c.get_data(&config_path(t)).await, || format!("read {}", config_path(t)))? {
+            Some((d, _)) => serde_json::from_slice::<EntityConfig>(&d).map(|e| e.config).unwrap_or_default(),
+            None => BTreeMap::new(),
         };
         Ok(Some(TopicInfo { name: t.to_string(), id, partitions, config, assignment_version: assignment_stat.version }))
     }
@@ -594,33 +632,38 @@ impl Cluster {
             };
             let _ = self.reload().await;
             loop {
+                // A failed reload (wherever it ran) is tried again every half second until one
+                // succeeds, and the controller acts only on a complete snapshot.
+                let stale = self.stale.load(std::sync::atomic::Ordering::Relaxed);
                 let ev = tokio::select! {
-                    ev = a.changed() => ev,
-                    ev = b.changed() => ev,
-                    ev = d.changed() => ev,
-                    ev = e.changed() => ev,
+                    ev = a.changed() => Some(ev),
+                    ev = b.changed() => Some(ev),
+                    ev = d.changed() => Some(ev),
+                    ev = e.changed() => Some(ev),
+                    _ = tokio::time::sleep(Duration::from_millis(500)), if stale => None,
                 };
-                if ev.event_type == zk::EventType::Session {
-                    if matches!(ev.session_state, zk::SessionState::Expired | zk::SessionState::Closed | zk::SessionState::AuthFailed) {
-                        tracing::warn!(state = ?ev.session_state, "coordinator session ended; reconnecting");
-                        break;
+                if let Some(ev) = ev {
+                    if ev.event_type == zk::EventType::Session {
+                        if matches!(ev.session_state, zk::SessionState::Expired | zk::SessionState::Closed | zk::SessionState::AuthFailed) {
+                            tracing::warn!(state = ?ev.session_state, "coordinator session ended; reconnecting");
+                            break;
+                        }
+                        if ev.session_state != zk::SessionState::SyncConnected {
+                            continue;
+                        }
+                        // Connected again (perhaps to another server): persistent watches fire no
+                        // event for changes made while the connection was down, so read it all.
+                        tracing::info!("coordinator connection back; reloading the cluster state");
                     }
-                    if ev.session_state != zk::SessionState::SyncConnected {
-                        continue;
+                    if ev.path == CONTROLLER && ev.event_type == zk::EventType::NodeDeleted {
+                        self.elect().await;
                     }
-                    // Connected again (perhaps to another server): persistent watches fire no
-                    // event for changes made while the connection was down, so read it all.
-                    tracing::info!("coordinator connection back; reloading the cluster state");
+                    // Coalesce bursts (a topic creation is several znodes).
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                if ev.path == CONTROLLER && ev.event_type == zk::EventType::NodeDeleted {
-                    self.elect().await;
+                if self.reload().await.is_ok() {
+                    self.control().await;
                 }
-                // Coalesce bursts (a topic creation is several znodes).
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                if let Err(e) = self.reload().await {
-                    tracing::warn!(error = %e, "metadata reload failed");
-                }
-                self.control().await;
             }
             self.renew_session().await;
         }
