@@ -91,6 +91,34 @@ def test_bulk_stores_in_order_and_answers_in_es_shape(es):
     check_item_shape(answer["items"][0])
 
 
+def test_the_read_api_answers_as_elasticsearch_does(es):
+    """_refresh, _cat/indices?format=json and _search: what the real-pod pipeline test reads, in the
+    shapes Elasticsearch gives (counts as strings, hits.total as an object), patterns and size."""
+    body = ndjson(({"index": {"_index": "nginx_access-2024.01.02"}}, {"message": "a"}),
+                  ({"index": {"_index": "nginx_access-2024.01.03"}}, {"message": "b"}),
+                  ({"index": {"_index": "nginx_access-2024.01.03"}}, {"message": "c"}),
+                  ({"index": {"_index": "nginx_error-2024.01.02"}}, {"message": "d"}))
+    assert call("POST", es + "/_bulk", body, NDJSON)[0] == 200
+    status, answer = call("POST", es + "/nginx_access-*/_refresh")
+    assert status == 200 and answer["_shards"]["failed"] == 0
+    assert call("POST", es + "/_refresh")[0] == 200
+    status, rows = call("GET", es + "/_cat/indices?format=json")
+    assert status == 200
+    assert rows == [{"index": "nginx_access-2024.01.02", "docs.count": "1"}, {"index": "nginx_access-2024.01.03", "docs.count": "2"},
+                    {"index": "nginx_error-2024.01.02", "docs.count": "1"}]
+    _, rows = call("GET", es + "/_cat/indices/nginx_error-*,nginx_access-2024.01.02?format=json")
+    assert [r["index"] for r in rows] == ["nginx_access-2024.01.02", "nginx_error-2024.01.02"]
+    assert call("GET", es + "/_cat/indices/nothing-*?format=json") == (200, [])
+    status, found = call("GET", es + "/nginx_access-*/_search?size=10")
+    assert status == 200 and found["hits"]["total"] == {"value": 3, "relation": "eq"}
+    assert [(h["_index"], h["_source"]["message"]) for h in found["hits"]["hits"]] == [
+        ("nginx_access-2024.01.02", "a"), ("nginx_access-2024.01.03", "b"), ("nginx_access-2024.01.03", "c")]
+    assert all(h["_id"] for h in found["hits"]["hits"])
+    # size cuts the hits, not the total
+    _, found = call("GET", es + "/nginx_access-*,nginx_error-*/_search?size=1")
+    assert found["hits"]["total"]["value"] == 4 and len(found["hits"]["hits"]) == 1
+
+
 def test_scripted_whole_request_failures(es):
     call("POST", es + "/_standin/fail", {"status": 429, "count": 2})
     body = ndjson(({"index": {"_index": "i"}}, {"n": 1}))
