@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use futures::FutureExt;
 use tokio::sync::{watch, Mutex};
 use zookeeper_client as zk;
 
@@ -29,6 +30,16 @@ pub enum ClusterError {
 fn ctx(what: impl Into<String>) -> impl FnOnce(zk::Error) -> ClusterError {
     let what = what.into();
     move |source| ClusterError::Zk { what, source }
+}
+
+/// What the watch loop makes of an event.
+enum Seen {
+    /// The cluster state may have changed: read it again.
+    Change,
+    /// Nothing to read (the connection is down, or came up read-only).
+    Nothing,
+    /// The session is gone: a new one, a new registration, new watches.
+    SessionEnded,
 }
 
 /// A read's result with a missing znode as `None`: any other failure is an error.
@@ -631,7 +642,7 @@ impl Cluster {
                 }
             };
             let _ = self.reload().await;
-            loop {
+            'events: loop {
                 // A failed reload (wherever it ran) is tried again every half second until one
                 // succeeds, and the controller acts only on a complete snapshot.
                 let stale = self.stale.load(std::sync::atomic::Ordering::Relaxed);
@@ -643,23 +654,30 @@ impl Cluster {
                     _ = tokio::time::sleep(Duration::from_millis(500)), if stale => None,
                 };
                 if let Some(ev) = ev {
-                    if ev.event_type == zk::EventType::Session {
-                        if matches!(ev.session_state, zk::SessionState::Expired | zk::SessionState::Closed | zk::SessionState::AuthFailed) {
-                            tracing::warn!(state = ?ev.session_state, "coordinator session ended; reconnecting");
+                    match self.on_event(ev).await {
+                        Seen::SessionEnded => break 'events,
+                        Seen::Nothing => continue 'events,
+                        Seen::Change => {}
+                    }
+                    // Coalesce bursts (a topic creation is two znodes per partition, and
+                    // __consumer_offsets has 50): whatever else arrived meanwhile is taken in
+                    // now, and one reload covers it all.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    loop {
+                        let mut more = false;
+                        for w in [&mut a, &mut b, &mut d, &mut e] {
+                            // Cancel-safe: a pending channel receive consumes nothing.
+                            while let Some(ev) = w.changed().now_or_never() {
+                                more = true;
+                                if let Seen::SessionEnded = self.on_event(ev).await {
+                                    break 'events;
+                                }
+                            }
+                        }
+                        if !more {
                             break;
                         }
-                        if ev.session_state != zk::SessionState::SyncConnected {
-                            continue;
-                        }
-                        // Connected again (perhaps to another server): persistent watches fire no
-                        // event for changes made while the connection was down, so read it all.
-                        tracing::info!("coordinator connection back; reloading the cluster state");
                     }
-                    if ev.path == CONTROLLER && ev.event_type == zk::EventType::NodeDeleted {
-                        self.elect().await;
-                    }
-                    // Coalesce bursts (a topic creation is several znodes).
-                    tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 if self.reload().await.is_ok() {
                     self.control().await;
@@ -667,6 +685,26 @@ impl Cluster {
             }
             self.renew_session().await;
         }
+    }
+
+    /// What a watch event means for the watch loop (a new controller election is held here).
+    async fn on_event(&self, ev: zk::WatchedEvent) -> Seen {
+        if ev.event_type == zk::EventType::Session {
+            if matches!(ev.session_state, zk::SessionState::Expired | zk::SessionState::Closed | zk::SessionState::AuthFailed) {
+                tracing::warn!(state = ?ev.session_state, "coordinator session ended; reconnecting");
+                return Seen::SessionEnded;
+            }
+            if ev.session_state != zk::SessionState::SyncConnected {
+                return Seen::Nothing;
+            }
+            // Connected again (perhaps to another server): persistent watches fire no event for
+            // changes made while the connection was down, so read it all.
+            tracing::info!("coordinator connection back; reloading the cluster state");
+        }
+        if ev.path == CONTROLLER && ev.event_type == zk::EventType::NodeDeleted {
+            self.elect().await;
+        }
+        Seen::Change
     }
 
     async fn renew_session(&self) {
