@@ -6,11 +6,19 @@ Found by `stromctl up`'s test (tests/up): the coordinator leader was killed whil
 reading the cluster state, the read of topic lzq failed with the connection, and a broker took the
 topic's absence from its view for a deletion and deleted acknowledged records."""
 
+import time
 from pathlib import Path
 
 from kazoo.security import OPEN_ACL_UNSAFE, make_digest_acl
 
 import broker_kafkautil as ku
+
+
+def _log_since(broker, mark):
+    """What the broker logged after byte `mark` of its log."""
+    with open(broker.log_path, "rb") as f:
+        f.seek(mark)
+        return f.read()
 
 
 def test_a_topic_whose_metadata_cannot_be_read_keeps_its_records(cluster, bootstrap, zk_client, topic):
@@ -30,13 +38,9 @@ def test_a_topic_whose_metadata_cannot_be_read_keeps_its_records(cluster, bootst
         config = "/config/topics/" + topic
         zk_client.set(config, zk_client.get(config)[0])
         if cluster.broker.kind == "strom":
-            def failed_reads():
-                with open(cluster.broker.log_path, "rb") as f:
-                    f.seek(log_mark)
-                    return b"metadata reload failed; keeping the last complete view" in f.read()
-            ku.wait_until(failed_reads, timeout=20, what="the broker to log the failed read")
+            ku.wait_until(lambda: b"metadata reload failed; keeping the last complete view" in _log_since(cluster.broker, log_mark),
+                          timeout=20, what="the broker to log the failed read")
         else:
-            import time
             time.sleep(3)
         # Meanwhile the topic is served as it was.
         md = ku.topic_metadata(bootstrap, topic)
@@ -49,9 +53,6 @@ def test_a_topic_whose_metadata_cannot_be_read_keeps_its_records(cluster, bootst
     got = ku.read_topic(bootstrap, topic, 2, len(values), timeout=30)
     assert sorted(m.value() for m in got) == values
     if cluster.broker.kind == "strom":
-        with open(cluster.broker.log_path, "rb") as f:
-            f.seek(log_mark)
-            text = f.read()
-        assert b"deleted log partition=" + topic.encode() not in text
-        ku.wait_until(lambda: b"metadata reload succeeded again" in open(cluster.broker.log_path, "rb").read()[log_mark:],
+        assert b"deleted log partition=" + topic.encode() not in _log_since(cluster.broker, log_mark)
+        ku.wait_until(lambda: b"metadata reload succeeded again" in _log_since(cluster.broker, log_mark),
                       timeout=20, what="the broker to read the cluster state again")

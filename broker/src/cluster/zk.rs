@@ -47,7 +47,7 @@ fn existing<T>(res: Result<T, zk::Error>, what: impl FnOnce() -> String) -> Resu
     match res {
         Ok(v) => Ok(Some(v)),
         Err(zk::Error::NoNode) => Ok(None),
-        Err(source) => Err(ClusterError::Zk { what: what(), source }),
+        Err(e) => Err(ctx(what())(e)),
     }
 }
 
